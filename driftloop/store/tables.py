@@ -1,0 +1,80 @@
+"""Core tables: models, their versions, raw records and reference datasets.
+
+Components own further tables in their own modules of this package (``drift``, ``feedback``,
+``rollout``, ``webhooks``), all on the same :class:`~driftloop.store.base.Base`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from driftloop.store.base import Base, BigId
+
+
+class Model(Base):
+    """A served model; its schema says how to read its records."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    schema: Mapped[dict[str, Any]]
+    schema_source: Mapped[str] = mapped_column(String(16))  # inferred | registered | reference
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ModelVersion(Base):
+    """One version of a model and the role it plays (champion, challenger, retired)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+
+
+class RecordRow(Base):
+    """One logged prediction row; unique per model on ``(request_id, variant)``."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("model_id", "request_id", "variant"),
+        Index("ix_records_model_ts", "model_id", "ts"),
+        Index("ix_records_request_id", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(200))
+    variant: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime]
+    inputs: Mapped[dict[str, Any]]
+    outputs: Mapped[dict[str, Any]]
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[int]
+    received_at: Mapped[datetime]
+
+
+class ReferenceDataset(Base):
+    """A reference dataset as uploaded (Parquet bytes); the newest one per model is in force."""
+
+    __tablename__ = "reference_datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    rows: Mapped[int]
+    columns: Mapped[dict[str, Any]]  # {"names": [...], "kinds": {...}}
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
