@@ -25,9 +25,7 @@ from pydantic import (
 SCHEMA_VERSION = 1
 """Version of the record contract this code writes and accepts."""
 
-ModelName = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-]
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 """A model name: letters, digits, ``_ . -``; safe in URLs, file names and Prometheus labels."""
 
 Identifier = Annotated[

@@ -1,0 +1,46 @@
+"""The ``driftloop`` command line. Each command lives in its own module and is registered here,
+explicitly; heavy imports happen inside the commands so ``driftloop --help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from driftloop.cli import db, demo, monitor
+
+app = typer.Typer(
+    name="driftloop",
+    help="Driftloop closes the MLOps loop for models served with BentoML.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import driftloop
+
+        typer.echo(f"driftloop {driftloop.__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Driftloop: capture, monitor, compare and retrain models served with BentoML."""
+
+
+app.command("monitor")(monitor.monitor)
+app.command("demo")(demo.demo)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    """Entry point of the ``driftloop`` script."""
+    app()
+
+
+__all__ = ["app", "main"]

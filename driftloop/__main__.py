@@ -1,0 +1,5 @@
+"""``python -m driftloop`` runs the CLI."""
+
+from driftloop.cli import main
+
+main()

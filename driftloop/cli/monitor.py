@@ -1,0 +1,67 @@
+"""``driftloop monitor``: the monitor and feedback APIs."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import typer
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def monitor(
+    host: str | None = typer.Option(None, help="Address to bind (env DRIFTLOOP_HOST)."),
+    port: int | None = typer.Option(None, help="Port to bind (env DRIFTLOOP_PORT; 8080)."),
+    database_url: str | None = typer.Option(
+        None, help="SQLAlchemy URL (env DRIFTLOOP_DATABASE_URL; default sqlite:///driftloop.db)."
+    ),
+    migrate: bool | None = typer.Option(
+        None,
+        "--migrate/--no-migrate",
+        help="Upgrade the database at start-up (default: yes for SQLite, no for PostgreSQL).",
+    ),
+    log_level: str = typer.Option("info", help="Log level."),
+) -> None:
+    """Run the monitor: records, models, drift, feedback, rollouts, /metrics."""
+    import uvicorn
+
+    from driftloop.errors import ConfigurationError
+    from driftloop.monitor import create_app
+    from driftloop.settings import load_settings
+    from driftloop.store import make_engine, upgrade
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = load_settings(host=host, port=port, database_url=database_url)
+    if not settings.auth_enabled:
+        if not is_loopback(settings.host):
+            raise ConfigurationError(
+                f"refusing to serve an open API on {settings.host}: configure bearer tokens "
+                "with DRIFTLOOP_TOKENS or bind to 127.0.0.1"
+            )
+        typer.echo(
+            f"No tokens configured: the API is open, on loopback only ({settings.host}).",
+            err=True,
+        )
+    engine = make_engine(settings.database_url)
+    if migrate if migrate is not None else settings.is_sqlite:
+        upgrade(engine)
+    app = create_app(settings, engine=engine)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,88 @@
+"""Record ingest: one batch, one transaction, idempotent on ``(model, request_id, variant)``.
+
+Nothing is acknowledged before the commit returns; a failed commit leaves no row behind because
+every insert of the batch, and every ingest hook, runs in the same transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from driftloop.monitor.registry import dialect_insert, ensure_models, ensure_versions
+from driftloop.monitor.state import MonitorState
+
+from driftloop.contract import Batch, Record
+from driftloop.store import RecordRow
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one batch did: rows stored and rows already present."""
+
+    batch_id: str
+    received: int
+    stored: int
+    duplicates: int
+
+
+def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
+    """Store ``batch``; return counts. Raises SQLAlchemy errors when the database fails."""
+    start = time.perf_counter()
+    now = state.clock.now()
+    unique: dict[tuple[str, str, str], Record] = {}
+    for record in batch.records:
+        unique.setdefault((record.model, record.request_id, record.variant.value), record)
+    by_model: dict[str, list[Record]] = {}
+    for record in unique.values():
+        by_model.setdefault(record.model, []).append(record)
+
+    stored_keys: set[tuple[str, str, str]] = set()
+    with state.sessions.begin() as session:
+        models = ensure_models(session, by_model, now)
+        for name, records in by_model.items():
+            model = models[name]
+            ensure_versions(session, model, records, now)
+            rows = [
+                {
+                    "model_id": model.id,
+                    "version": r.version,
+                    "variant": r.variant.value,
+                    "request_id": r.request_id,
+                    "ts": r.timestamp,
+                    "inputs": r.inputs,
+                    "outputs": r.outputs,
+                    "latency_ms": r.latency_ms,
+                    "status": r.status,
+                    "received_at": now,
+                }
+                for r in records
+            ]
+            statement = (
+                dialect_insert(session, RecordRow)
+                .on_conflict_do_nothing(index_elements=["model_id", "request_id", "variant"])
+                .returning(RecordRow.id, RecordRow.request_id, RecordRow.variant)
+            )
+            inserted = session.execute(statement, rows).all()
+            new_ids = {(rid, variant): pk for pk, rid, variant in inserted}
+            new_rows = []
+            for row in rows:
+                key = (row["request_id"], row["variant"])
+                if key in new_ids:
+                    new_rows.append(RecordRow(id=new_ids[key], **row))
+                    stored_keys.add((name, *key))
+            if new_rows:
+                for hook in state.ingest_hooks:
+                    hook(session, model, new_rows)
+
+    metrics = state.metrics
+    for key, record in unique.items():
+        outcome = "stored" if key in stored_keys else "duplicate"
+        metrics.records.labels(record.model, record.variant.value, outcome).inc()
+    metrics.batch_seconds.observe(time.perf_counter() - start)
+    return IngestResult(
+        batch_id=batch.batch_id,
+        received=len(batch.records),
+        stored=len(stored_keys),
+        duplicates=len(batch.records) - len(stored_keys),
+    )

@@ -1,0 +1,144 @@
+"""Periodic jobs, run by one leader among the monitor replicas.
+
+APScheduler 3 cannot share a job store between running schedulers, so every replica schedules the
+same jobs in memory and each run first checks leadership: on PostgreSQL a session-level advisory
+lock held on a dedicated connection (released by the server if the process dies); SQLite is
+single-process, so its monitor is always the leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from driftloop.monitor.state import MonitorState
+
+log = logging.getLogger(__name__)
+
+LEADER_LOCK_KEY = 0x44524946544C4F4F  # "DRIFTLOO"
+JobFunc = Callable[["MonitorState"], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A named function run every ``interval`` seconds by the leader."""
+
+    name: str
+    interval: float
+    func: JobFunc
+
+
+class JobRunner:
+    """Holds the job table, elects the leader and runs the jobs."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self._state: MonitorState | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._lock_connection: Connection | None = None
+        self._run_lock = threading.Lock()
+
+    def add(self, name: str, interval: float, func: JobFunc) -> None:
+        """Add a job; names are unique."""
+        if name in self.jobs:
+            raise ValueError(f"job {name!r} is already registered")
+        self.jobs[name] = Job(name, interval, func)
+
+    def bind(self, state: MonitorState) -> None:
+        """Attach the state the jobs run against."""
+        self._state = state
+
+    def is_leader(self) -> bool:
+        """Try to hold the leader lock; True when this process holds it."""
+        state = self._require_state()
+        leader = state.engine.dialect.name != "postgresql" or self._pg_leader()
+        state.metrics.leader.set(1 if leader else 0)
+        return leader
+
+    def _pg_leader(self) -> bool:
+        state = self._require_state()
+        try:
+            if self._lock_connection is None or self._lock_connection.closed:
+                self._lock_connection = state.engine.connect()
+                got = self._lock_connection.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK_KEY}
+                ).scalar()
+                self._lock_connection.commit()
+                if not got:
+                    self._lock_connection.close()
+                    self._lock_connection = None
+                    return False
+                log.info("this monitor is now the leader")
+            else:
+                self._lock_connection.execute(text("SELECT 1"))
+                self._lock_connection.commit()
+            return True
+        except SQLAlchemyError:
+            log.warning("lost the database connection holding the leader lock", exc_info=True)
+            self._lock_connection = None
+            return False
+
+    def run_job(self, name: str) -> None:
+        """Run one job now if this process is the leader; errors are logged and counted."""
+        state = self._require_state()
+        job = self.jobs[name]
+        with self._run_lock:
+            if not self.is_leader():
+                return
+            start = time.perf_counter()
+            try:
+                job.func(state)
+            except Exception:  # a job failing must not stop the scheduler
+                log.exception("job %s failed", name)
+                state.metrics.job_runs.labels(name, "error").inc()
+            else:
+                state.metrics.job_runs.labels(name, "ok").inc()
+            finally:
+                state.metrics.job_seconds.labels(name).observe(time.perf_counter() - start)
+
+    def run_once(self) -> None:
+        """Run every job once, in registration order (tests, CLI, demo)."""
+        for name in self.jobs:
+            self.run_job(name)
+
+    def start(self) -> None:
+        """Schedule every job in a background thread."""
+        scheduler = BackgroundScheduler(timezone="UTC")
+        for job in self.jobs.values():
+            scheduler.add_job(
+                self.run_job,
+                "interval",
+                seconds=job.interval,
+                args=[job.name],
+                id=job.name,
+                coalesce=True,
+                max_instances=1,
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def stop(self) -> None:
+        """Stop the scheduler and release the leader lock."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        if self._lock_connection is not None:
+            try:
+                self._lock_connection.close()
+            except SQLAlchemyError:
+                log.debug("leader connection already gone", exc_info=True)
+            self._lock_connection = None
+
+    def _require_state(self) -> MonitorState:
+        if self._state is None:
+            raise RuntimeError("JobRunner.bind(state) was not called")
+        return self._state
