@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
+from driftloop.feedback.component import install as install_feedback
+from driftloop.feedback.triggers import install as install_retraining
 from driftloop.monitor.api import health, models, records
 from driftloop.monitor.jobs import JobRunner
 from driftloop.monitor.metrics import HTTPMetricsMiddleware, MonitorMetrics
+from driftloop.monitor.rollout import install as install_rollout
 from driftloop.monitor.state import MonitorState
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,7 +43,12 @@ def _install_core(app: FastAPI, state: MonitorState) -> None:
     app.include_router(health.router)
 
 
-COMPONENTS: tuple[Install, ...] = (_install_core,)
+COMPONENTS: tuple[Install, ...] = (
+    _install_core,
+    install_feedback,
+    install_retraining,
+    install_rollout,
+)
 """Every component of the monitor, installed in this order."""
 
 RETRY_AFTER_SECONDS = 5

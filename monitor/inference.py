@@ -55,10 +55,10 @@ def infer_from_records(records: Iterable[Record], base: ModelSchema | None = Non
         if not isinstance(predicted, float) and predicted not in classes:
             classes.append(predicted)
     if base is None or not base.features:
-        kind = (
+        predicts = (
             PredictionKind.regression if kinds_seen == {"float"} else PredictionKind.classification
         )
-        prediction = Prediction(kind=kind, field=prediction.field)
+        prediction = Prediction(kind=predicts, field=prediction.field)
     if prediction.kind is PredictionKind.classification and classes:
         prediction = prediction.model_copy(update={"classes": classes[:MAX_INFERRED_CLASSES]})
     schema.prediction = prediction

@@ -7,7 +7,9 @@ every insert of the batch, and every ingest hook, runs in the same transaction.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from driftloop.monitor.registry import dialect_insert, ensure_models, ensure_versions
 from driftloop.monitor.state import MonitorState
@@ -43,7 +45,7 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
         for name, records in by_model.items():
             model = models[name]
             ensure_versions(session, model, records, now)
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "model_id": model.id,
                     "version": r.version,
@@ -64,25 +66,30 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
                 .returning(RecordRow.id, RecordRow.request_id, RecordRow.variant)
             )
             inserted = session.execute(statement, rows).all()
-            new_ids = {(rid, variant): pk for pk, rid, variant in inserted}
+            new_ids: dict[tuple[str, str], int] = {(rid, var): pk for pk, rid, var in inserted}
             new_rows = []
             for row in rows:
-                key = (row["request_id"], row["variant"])
-                if key in new_ids:
-                    new_rows.append(RecordRow(id=new_ids[key], **row))
-                    stored_keys.add((name, *key))
+                pk = new_ids.get((row["request_id"], row["variant"]))
+                if pk is not None:
+                    new_rows.append(RecordRow(id=pk, **row))
+                    stored_keys.add((name, row["request_id"], row["variant"]))
             if new_rows:
                 for hook in state.ingest_hooks:
                     hook(session, model, new_rows)
 
-    metrics = state.metrics
-    for key, record in unique.items():
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for record in batch.records:
+        key = (record.model, record.request_id, record.variant.value)
         outcome = "stored" if key in stored_keys else "duplicate"
-        metrics.records.labels(record.model, record.variant.value, outcome).inc()
-    metrics.batch_seconds.observe(time.perf_counter() - start)
+        stored_keys.discard(key)  # a repeat inside the batch is a duplicate
+        counts[(record.model, record.variant.value, outcome)] += 1
+    for labels, count in counts.items():
+        state.metrics.records.labels(*labels).inc(count)
+    state.metrics.batch_seconds.observe(time.perf_counter() - start)
+    stored = sum(n for (_m, _v, outcome), n in counts.items() if outcome == "stored")
     return IngestResult(
         batch_id=batch.batch_id,
         received=len(batch.records),
-        stored=len(stored_keys),
-        duplicates=len(batch.records) - len(stored_keys),
+        stored=stored,
+        duplicates=len(batch.records) - stored,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from driftloop.cli import db, demo, monitor
+from driftloop.cli import dashboards, db, demo, drift, monitor, sidecar
 
 app = typer.Typer(
     name="driftloop",
@@ -34,8 +34,11 @@ def _root(
 
 
 app.command("monitor")(monitor.monitor)
+app.command("drift")(drift.drift)
 app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
+app.add_typer(dashboards.app, name="dashboards")
+app.command("sidecar")(sidecar.sidecar)
 
 
 def main() -> None:

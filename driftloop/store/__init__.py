@@ -6,17 +6,39 @@ Each component's tables live in a module of this package; all of them are import
 
 from driftloop.store.base import Base, JSONType, UTCDateTime
 from driftloop.store.engine import make_engine, make_sessionmaker
+from driftloop.store.feedback import LabelRow, PerformanceResultRow, SnapshotRow
 from driftloop.store.migrate import head_revisions, is_current, upgrade
+from driftloop.store.rollout import Rollout, RolloutDecision, RoutingPolicyRow
 from driftloop.store.tables import Model, ModelVersion, RecordRow, ReferenceDataset
+from driftloop.store.webhooks import (
+    DeliveryAttempt,
+    OutboxMessage,
+    RetrainConditionState,
+    RetrainPolicyRow,
+    RetrainTrigger,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "Base",
+    "DeliveryAttempt",
     "JSONType",
+    "LabelRow",
     "Model",
     "ModelVersion",
+    "OutboxMessage",
+    "PerformanceResultRow",
     "RecordRow",
     "ReferenceDataset",
+    "RetrainConditionState",
+    "RetrainPolicyRow",
+    "RetrainTrigger",
+    "Rollout",
+    "RolloutDecision",
+    "RoutingPolicyRow",
+    "SnapshotRow",
     "UTCDateTime",
+    "WebhookEndpoint",
     "head_revisions",
     "is_current",
     "make_engine",

@@ -216,6 +216,11 @@ dict "ctx" . "key" "ingest-token" "value" "..." "generate" "printf ..." -> plain
 {{/* Selector labels of one model variant: dict "ctx" . "model" name "variant" champion|challenger. */}}
 {{- define "driftloop.model.selectorLabels" -}}
 {{ include "driftloop.selectorLabels" .ctx }}
+{{ include "driftloop.model.componentLabels" . }}
+{{- end }}
+
+{{/* What tells one model variant's pods from the rest of the release. */}}
+{{- define "driftloop.model.componentLabels" -}}
 app.kubernetes.io/component: model
 driftloop.io/model: {{ .model }}
 driftloop.io/variant: {{ .variant }}
@@ -346,4 +351,20 @@ spec:
   behavior:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/* Labels of the Prometheus Operator objects: kube-prometheus-stack selects them by `release`. */}}
+{{- define "driftloop.monitoringLabels" -}}
+{{ include "driftloop.labels" . }}
+{{- with .Values.metrics.prometheusRelease }}
+release: {{ . | quote }}
+{{- end }}
+{{- with .Values.metrics.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* A file name as a DNS label: "drift_alerts.yaml" -> "drift-alerts". */}}
+{{- define "driftloop.fileStem" -}}
+{{- base . | trimSuffix ".yaml" | trimSuffix ".yml" | trimSuffix ".json" | trimPrefix "driftloop-" | trimPrefix "driftloop_" | lower | replace "_" "-" | replace "." "-" | trunc 40 | trimSuffix "-" }}
 {{- end }}

@@ -1,4 +1,4 @@
-"""``POST /v1/records``: ingest, idempotency, limits, and never acknowledging an uncommitted batch."""
+"""``POST /v1/records``: ingest, idempotency, limits; no ack for an uncommitted batch."""
 
 from __future__ import annotations
 
@@ -117,9 +117,7 @@ def test_bodies_and_batches_over_the_limits_get_a_413(client: TestClient) -> Non
     assert "limit of 5" in response.json()["detail"]
     limits.max_decompressed_bytes = 1000
     bomb = gzip.compress(b" " * 10_000_000)
-    response = client.post(
-        "/v1/records", content=bomb, headers={"content-encoding": "gzip"}
-    )
+    response = client.post("/v1/records", content=bomb, headers={"content-encoding": "gzip"})
     assert response.status_code == 413
     limits.max_body_bytes = 100
     response = client.post("/v1/records", json=batch([make_record(0)]))
@@ -152,12 +150,18 @@ def test_ingest_is_counted_on_the_injected_registry(client: TestClient) -> None:
     client.post("/v1/records", json=batch([make_record(i) for i in range(4)]))
     registry = client.app.state.driftloop.registry  # type: ignore[attr-defined]
     labels = {"model": "iris", "variant": "champion"}
-    assert registry.get_sample_value(
-        "driftloop_ingest_records_total", {**labels, "outcome": "stored"}
-    ) == 4
-    assert registry.get_sample_value(
-        "driftloop_ingest_records_total", {**labels, "outcome": "duplicate"}
-    ) == 4
+    assert (
+        registry.get_sample_value("driftloop_ingest_records_total", {**labels, "outcome": "stored"})
+        == 4
+    )
+    assert (
+        registry.get_sample_value(
+            "driftloop_ingest_records_total", {**labels, "outcome": "duplicate"}
+        )
+        == 4
+    )
     text = client.get("/metrics").text
     assert "process_resident_memory_bytes" in text
-    assert 'driftloop_http_requests_total{code="200",handler="/v1/records",method="POST"} 2.0' in text
+    assert (
+        'driftloop_http_requests_total{code="200",handler="/v1/records",method="POST"} 2.0' in text
+    )

@@ -1,0 +1,236 @@
+"""Label ingest and join: 1M labels joined to 1M records, against a pandas merge of the same data.
+
+What is timed, in one run on one process:
+
+- ``load records``: 1M records written straight into the ``records`` table (PostgreSQL ``COPY``,
+  SQLite ``executemany``), NOT over HTTP; the HTTP ingest path has its own benchmark. Not part of
+  the target, printed for context.
+- ``ingest labels``: 1M labels through ``store_labels`` (what ``POST /v1/feedback`` runs after
+  parsing: model lookup, type check, prior-label lookup, upsert), in batches of 50,000, each its
+  own transaction. Half the labels are sent before their records exist (pending), half after.
+- ``join`` (the target, < 5 s): ``labeled_rows(session, model)``: the SQL join of labels to
+  records by request id AND the conversion to a pandas DataFrame with one column per feature,
+  the prediction, the label and timestamps, ready for metrics. Wall time, database included.
+- ``pandas merge`` (the peer): ``records.merge(labels, on="request_id")`` on DataFrames already in
+  memory holding the same columns (features expanded, prediction, timestamps). It does no I/O, so
+  the ratio is the price of reading from the database.
+
+Run: ``.venv/bin/python bench/feedback.py [--rows 1000000] [--database postgresql|sqlite|both]``.
+PostgreSQL is the server on 127.0.0.1:5432 (``DRIFTLOOP_TEST_POSTGRES`` overrides); a scratch
+database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, create_engine, text
+
+from driftloop.contract import Label, ModelRegistration, ModelSchema
+from driftloop.feedback import labeled_rows, store_labels
+from driftloop.monitor.registry import get_model, register
+from driftloop.store import RecordRow, make_engine, make_sessionmaker, upgrade
+
+PG_ADMIN = os.environ.get(
+    "DRIFTLOOP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+START = datetime(2026, 5, 1, tzinfo=UTC)
+CLASSES = ["a", "b", "c"]
+SCHEMA = {
+    "features": [
+        {"name": "f0", "kind": "numerical"},
+        {"name": "f1", "kind": "numerical"},
+        {"name": "f2", "kind": "numerical"},
+        {"name": "city", "kind": "categorical"},
+        {"name": "plan", "kind": "categorical"},
+    ],
+    "prediction": {"kind": "classification", "classes": CLASSES},
+}
+
+
+def data(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The records (features expanded) and labels, as the in-memory reference holds them."""
+    rng = np.random.default_rng(7)
+    records = pd.DataFrame(
+        {
+            "request_id": [f"req-{i:08d}" for i in range(rows)],
+            "version": "v1",
+            "variant": "champion",
+            "ts": pd.Timestamp(START) + pd.to_timedelta(np.arange(rows) * 50, unit="ms"),
+            "f0": rng.normal(size=rows).round(6),
+            "f1": rng.normal(size=rows).round(6),
+            "f2": rng.uniform(size=rows).round(6),
+            "city": rng.choice(["paris", "lyon", "nice", "lille"], size=rows),
+            "plan": rng.choice(["free", "pro"], size=rows),
+            "prediction": rng.choice(CLASSES, size=rows),
+        }
+    )
+    labels = pd.DataFrame(
+        {
+            "request_id": records["request_id"].sample(frac=1.0, random_state=3).to_numpy(),
+            "label": rng.choice(CLASSES, size=rows),
+        }
+    )
+    return records, labels
+
+
+@contextmanager
+def timed(name: str, results: dict[str, float]) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    results[name] = time.perf_counter() - start
+    print(f"  {name:<16} {results[name]:8.2f} s", flush=True)
+
+
+def load_records(engine: Engine, model_id: int, records: pd.DataFrame) -> None:
+    """Write the records straight into the table (COPY on PostgreSQL)."""
+    now = datetime.now(UTC)
+    features = ["f0", "f1", "f2", "city", "plan"]
+    inputs = [
+        json.dumps(dict(zip(features, row, strict=True)))
+        for row in records[features].itertuples(index=False, name=None)
+    ]
+    outputs = [json.dumps({"prediction": p}) for p in records["prediction"]]
+    ts = records["ts"].dt.to_pydatetime()
+    if engine.dialect.name == "postgresql":
+        buffer = io.StringIO()
+        for rid, t, i, o in zip(records["request_id"], ts, inputs, outputs, strict=True):
+            buffer.write(f"{model_id}\tv1\tchampion\t{rid}\t{t.isoformat()}\t")
+            buffer.write(f"{i.replace(chr(92), chr(92) * 2)}\t{o}\t1.0\t200\t{now.isoformat()}\n")
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            with cursor.copy(  # type: ignore[attr-defined]
+                "COPY records (model_id, version, variant, request_id, ts, inputs, outputs,"
+                " latency_ms, status, received_at) FROM STDIN"
+            ) as copy:
+                copy.write(buffer.getvalue())
+            raw.commit()
+        finally:
+            raw.close()
+        return
+    rows = [
+        {
+            "model_id": model_id,
+            "version": "v1",
+            "variant": "champion",
+            "request_id": rid,
+            "ts": t,
+            "inputs": json.loads(i),
+            "outputs": json.loads(o),
+            "latency_ms": 1.0,
+            "status": 200,
+            "received_at": now,
+        }
+        for rid, t, i, o in zip(records["request_id"], ts, inputs, outputs, strict=True)
+    ]
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 100_000):
+            connection.execute(RecordRow.__table__.insert(), rows[start : start + 100_000])
+
+
+def ingest_labels(engine: Engine, labels: pd.DataFrame, model: str | None) -> None:
+    sessions = make_sessionmaker(engine)
+    stamp = START + timedelta(days=1)
+    for start in range(0, len(labels), 50_000):
+        part = labels.iloc[start : start + 50_000]
+        batch = [
+            Label(request_id=rid, label=value, model=model, timestamp=stamp)
+            for rid, value in zip(part["request_id"], part["label"], strict=True)
+        ]
+        with sessions.begin() as session:
+            store_labels(session, batch, stamp)
+
+
+def run(engine: Engine, rows: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    records, labels = data(rows)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        body = ModelRegistration(name="bench", schema=ModelSchema.model_validate(SCHEMA))
+        model, _ = register(session, body, datetime.now(UTC))
+        model_id = model.id
+    half = len(labels) // 2
+    with timed("ingest labels", results):
+        ingest_labels(engine, labels.iloc[:half], None)  # before their records: pending
+    first = results["ingest labels"]
+    with timed("load records", results):
+        load_records(engine, model_id, records)
+    with timed("ingest labels", results):
+        ingest_labels(engine, labels.iloc[half:], "bench")  # after their records
+    results["ingest labels"] += first
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE records; ANALYZE labels"))
+    with sessions() as session:
+        model = get_model(session, "bench")
+        with timed("join", results):
+            joined = labeled_rows(session, model)
+    assert len(joined) == rows, (len(joined), rows)
+    with timed("pandas merge", results):
+        reference = records.merge(labels, on="request_id")
+    assert len(reference) == rows
+    check = joined.set_index("request_id")["label"].sort_index()
+    assert (check.to_numpy() == reference.set_index("request_id")["label"].sort_index()).all()
+    return results
+
+
+def postgres(rows: int) -> dict[str, float]:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"driftloop_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        upgrade(engine)
+        return run(engine, rows)
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def sqlite(rows: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
+        try:
+            upgrade(engine)
+            return run(engine, rows)
+        finally:
+            engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="both")
+    args = parser.parse_args()
+    summary: dict[str, Any] = {}
+    for name, fn in (("postgresql", postgres), ("sqlite", sqlite)):
+        if args.database in (name, "both"):
+            print(f"{name}: {args.rows:,} records, {args.rows:,} labels", flush=True)
+            result = fn(args.rows)
+            ratio = result["join"] / result["pandas merge"]
+            rate = args.rows / result["ingest labels"]
+            print(f"  join / pandas merge = {ratio:.1f}x; labels ingested at {rate:,.0f}/s")
+            print(f"  target join < 5 s: {'met' if result['join'] < 5 else 'NOT met'}")
+            summary[name] = result
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

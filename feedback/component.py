@@ -1,0 +1,67 @@
+"""``install(app, state)``: the feedback component of the monitor (one line in ``COMPONENTS``).
+
+It adds the label and snapshot endpoints, the feedback counters and the performance collector,
+the leader's periodic performance job, and the ``performance`` and ``labels`` sections of
+``GET /v1/models/{name}``. It adds no ingest hook: labels are joined at query time (see
+``driftloop.feedback.join``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from driftloop.feedback import api
+from driftloop.feedback.collector import PerformanceCollector
+from driftloop.feedback.join import label_count
+from driftloop.feedback.metrics import FeedbackMetrics
+from driftloop.feedback.performance import Options, windowed
+from driftloop.feedback.results import LatestResults, compute_all, stored_result
+from driftloop.monitor.state import MonitorState
+from driftloop.store import LabelRow, Model
+
+JOB_NAME = "feedback.performance"
+
+
+def install(app: FastAPI, state: MonitorState) -> None:
+    """Plug the feedback component into the monitor app."""
+    latest = LatestResults(state.sessions, ttl=min(15.0, state.settings.jobs.interval_seconds))
+    app.state.feedback_metrics = FeedbackMetrics(state.registry)
+    app.state.feedback_results = latest
+    state.registry.register(PerformanceCollector(latest))
+    app.include_router(api.router)
+    state.jobs.add(JOB_NAME, state.settings.jobs.interval_seconds, lambda s: compute_all(s, latest))
+
+    def performance_section(session: Session, model: Model) -> Any:
+        stored = stored_result(session, model)
+        if stored is not None:
+            return stored
+        settings = state.settings.feedback
+        return windowed(
+            session,
+            model,
+            state.clock.now(),
+            settings.windows_seconds,
+            Options.from_settings(settings),
+        )
+
+    state.model_sections["performance"] = performance_section
+    state.model_sections["labels"] = labels_section
+
+
+def labels_section(session: Session, model: Model) -> dict[str, Any]:
+    """Labels of a model: stored under it, joined to its records, corrections, the newest."""
+    stored, corrections, newest = session.execute(
+        select(func.count(), func.coalesce(func.sum(LabelRow.corrections), 0),
+               func.max(LabelRow.updated_at))
+        .where(LabelRow.model_id == model.id)
+    ).one()
+    return {
+        "stored": int(stored),
+        "joined": label_count(session, model),
+        "corrections": int(corrections),
+        "last_label_at": newest.isoformat() if newest is not None else None,
+    }

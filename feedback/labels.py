@@ -1,0 +1,245 @@
+"""Label ingest: resolve each label's model, check its type, upsert it, count corrections.
+
+A label names its model or not. When it does not, the model is the one whose records (or earlier
+labels) show the request id; when none does yet, the label is kept *pending* (``model_id = 0``)
+and the join at query time matches it to the model that later logs the request id. A request id
+shown by several models is ambiguous and refused. Everything happens in the caller's transaction,
+and every refusal is collected first, so a bad row leaves nothing written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from driftloop.contract import Label, ModelSchema, PredictionKind
+from driftloop.errors import ValidationError
+from driftloop.store import LabelRow, Model, RecordRow
+from driftloop.store.feedback import PENDING_MODEL
+
+CHUNK = 5_000
+MAX_LISTED_ERRORS = 100
+
+
+@dataclass
+class LabelResult:
+    """What one upload did, overall and per model name (``""`` for pending labels)."""
+
+    received: int = 0
+    stored: int = 0
+    corrected: int = 0
+    duplicates: int = 0
+    pending: int = 0
+    by_model: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, model: str, outcome: str) -> None:
+        """Add one label of ``model`` with ``outcome`` (new, corrected, duplicate)."""
+        per = self.by_model.setdefault(model, {"new": 0, "corrected": 0, "duplicate": 0})
+        per[outcome] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON body answered to the sender."""
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "corrected": self.corrected,
+            "duplicates": self.duplicates,
+            "pending": self.pending,
+        }
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """True when two labels are the same value *and* kind (``True`` is not ``1``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def conform(value: Any, schema: ModelSchema) -> Any:
+    """Return ``value`` as the model's label type, or raise ``ValueError`` saying why not."""
+    prediction = schema.prediction
+    if prediction.kind is PredictionKind.regression:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"label {value!r} is not a number and the model is a regression")
+        return float(value)
+    classes = prediction.classes
+    if not classes:
+        return value
+    for known in classes:
+        if same_value(known, value):
+            return known
+    matches = [known for known in classes if str(known) == str(value)]
+    if len(matches) == 1:
+        return matches[0]
+    shown = classes if len(classes) <= 20 else [*classes[:20], "..."]
+    raise ValueError(f"label {value!r} is not a class of the model (classes: {shown})")
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the session's database."""
+    name = session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _owners(session: Session, request_ids: Sequence[str]) -> dict[str, set[int]]:
+    """Models whose records or labels show each request id."""
+    owners: dict[str, set[int]] = {}
+    for chunk in _chunks(request_ids):
+        for table in (RecordRow, LabelRow):
+            rows = session.execute(
+                select(table.model_id, table.request_id)
+                .where(table.request_id.in_(chunk), table.model_id != PENDING_MODEL)
+                .distinct()
+            )
+            for model_id, request_id in rows:
+                owners.setdefault(request_id, set()).add(model_id)
+    return owners
+
+
+def _existing(session: Session, request_ids: Sequence[str]) -> dict[tuple[int, str], LabelRow]:
+    out: dict[tuple[int, str], LabelRow] = {}
+    for chunk in _chunks(request_ids):
+        for row in session.scalars(select(LabelRow).where(LabelRow.request_id.in_(chunk))):
+            out[(row.model_id, row.request_id)] = row
+    return out
+
+
+def store_labels(session: Session, labels: Sequence[Label], now: datetime) -> LabelResult:
+    """Upsert ``labels`` in the caller's transaction.
+
+    Raises :class:`ValidationError` naming every refused row (unknown model, ambiguous request id,
+    wrong label type) before anything is written.
+    """
+    result = LabelResult(received=len(labels))
+    names = sorted({label.model for label in labels if label.model is not None})
+    models = {m.name: m for m in session.scalars(select(Model).where(Model.name.in_(names)))}
+    by_id = {m.id: m for m in models.values()}
+    unscoped = sorted({label.request_id for label in labels if label.model is None})
+    owners = _owners(session, unscoped) if unscoped else {}
+    if owners:
+        extra = {i for ids in owners.values() for i in ids} - set(by_id)
+        by_id.update({m.id: m for m in session.scalars(select(Model).where(Model.id.in_(extra)))})
+    schemas = {i: ModelSchema.model_validate(m.schema) for i, m in by_id.items()}
+
+    errors: list[dict[str, object]] = []
+    final: dict[tuple[int, str], tuple[Any, datetime]] = {}
+    for row, label in enumerate(labels):
+        problem, model_id, value = _resolve(label, models, owners, by_id, schemas)
+        if problem is not None:
+            errors.append({"row": row, "request_id": label.request_id, "problem": problem})
+            continue
+        key = (model_id, label.request_id)
+        if key in final:
+            result.duplicates += 1
+            result.count(by_id[model_id].name if model_id else "", "duplicate")
+        final[key] = (value, label.timestamp or now)
+    if errors:
+        listed = "; ".join(f"row {e['row']} ({e['request_id']}): {e['problem']}" for e in errors[:5])
+        raise ValidationError(
+            f"{len(errors)} of {len(labels)} labels refused, nothing stored: {listed}",
+            errors[:MAX_LISTED_ERRORS],
+        )
+    _write(session, final, by_id, result, now)
+    return result
+
+
+def _resolve(
+    label: Label,
+    models: dict[str, Model],
+    owners: dict[str, set[int]],
+    by_id: dict[int, Model],
+    schemas: dict[int, ModelSchema],
+) -> tuple[str | None, int, Any]:
+    if label.model is not None:
+        model = models.get(label.model)
+        if model is None:
+            return f"unknown model {label.model!r}", 0, None
+        model_id = model.id
+    else:
+        found = owners.get(label.request_id, set())
+        if len(found) > 1:
+            shown = sorted(by_id[i].name for i in found)
+            return f"request id logged by several models {shown}; name one in 'model'", 0, None
+        if not found:
+            return None, PENDING_MODEL, label.label
+        model_id = next(iter(found))
+    try:
+        return None, model_id, conform(label.label, schemas[model_id])
+    except ValueError as exc:
+        return f"model {by_id[model_id].name!r}: {exc}", model_id, None
+
+
+def _write(
+    session: Session,
+    final: dict[tuple[int, str], tuple[Any, datetime]],
+    by_id: dict[int, Model],
+    result: LabelResult,
+    now: datetime,
+) -> None:
+    existing = _existing(session, sorted({rid for _, rid in final}))
+    rows: list[dict[str, Any]] = []
+    adopted: list[str] = []
+    for (model_id, request_id), (value, label_ts) in final.items():
+        name = by_id[model_id].name if model_id else ""
+        prior = existing.get((model_id, request_id))
+        pending = None if model_id == PENDING_MODEL else existing.get((0, request_id))
+        if pending is not None:
+            adopted.append(request_id)
+        earlier = prior or pending
+        if prior is not None and same_value(prior.label, value):
+            result.duplicates += 1
+            result.count(name, "duplicate")
+            continue
+        corrections = 0
+        if earlier is not None:
+            corrections = earlier.corrections + int(not same_value(earlier.label, value))
+        if earlier is not None and not same_value(earlier.label, value):
+            result.corrected += 1
+            result.count(name, "corrected")
+        else:
+            result.stored += 1
+            result.count(name, "new")
+        result.pending += model_id == PENDING_MODEL
+        rows.append(
+            {
+                "model_id": model_id,
+                "request_id": request_id,
+                "label": value,
+                "label_ts": label_ts,
+                "received_at": earlier.received_at if earlier is not None else now,
+                "updated_at": now,
+                "corrections": corrections,
+            }
+        )
+    if adopted:
+        for chunk in _chunks(adopted):
+            session.execute(
+                delete(LabelRow).where(
+                    LabelRow.model_id == PENDING_MODEL, LabelRow.request_id.in_(chunk)
+                )
+            )
+    if rows:
+        insert = dialect_insert(session, LabelRow)
+        statement = insert.on_conflict_do_update(
+            index_elements=["model_id", "request_id"],
+            set_={
+                "label": insert.excluded.label,
+                "label_ts": insert.excluded.label_ts,
+                "updated_at": insert.excluded.updated_at,
+                "corrections": insert.excluded.corrections,
+            },
+        )
+        session.execute(statement, rows)

@@ -1,0 +1,103 @@
+"""The latest computed performance: written by the leader's periodic job, read by scrapes.
+
+Results live in the ``performance_results`` table (so every replica serves the leader's figures)
+and in memory (so a scrape costs no query while they are fresh).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from driftloop.feedback.performance import Options, windowed
+from driftloop.store import LabelRow, Model, PerformanceResultRow
+from driftloop.store.feedback import PENDING_MODEL
+
+if TYPE_CHECKING:
+    from driftloop.monitor.state import MonitorState
+
+log = logging.getLogger(__name__)
+
+
+class LatestResults:
+    """Per model name, the newest windowed performance; refreshed from the table after ``ttl``."""
+
+    def __init__(self, sessions: sessionmaker[Session], ttl: float = 15.0) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._results: dict[str, dict[str, Any]] = {}
+        self._pending = 0
+        self._loaded = float("-inf")
+        self._lock = threading.Lock()
+
+    def put(self, results: dict[str, dict[str, Any]], pending: int) -> None:
+        """Replace the results with freshly computed ones."""
+        with self._lock:
+            self._results = dict(results)
+            self._pending = pending
+            self._loaded = time.monotonic()
+
+    def current(self) -> tuple[dict[str, dict[str, Any]], int]:
+        """The results and the number of pending labels, reloaded when stale."""
+        if time.monotonic() - self._loaded > self._ttl:
+            try:
+                with self._sessions() as session:
+                    self.put(*load(session))
+            except SQLAlchemyError:
+                log.warning("cannot reload performance results; serving the last ones")
+        with self._lock:
+            return dict(self._results), self._pending
+
+
+def pending_labels(session: Session) -> int:
+    """Labels whose request id no record has shown yet."""
+    count = session.scalar(
+        select(func.count()).select_from(LabelRow).where(LabelRow.model_id == PENDING_MODEL)
+    )
+    return int(count or 0)
+
+
+def load(session: Session) -> tuple[dict[str, dict[str, Any]], int]:
+    """Every stored result by model name, and the pending label count."""
+    rows = session.execute(
+        select(Model.name, PerformanceResultRow.result).join(
+            PerformanceResultRow, PerformanceResultRow.model_id == Model.id
+        )
+    )
+    return {name: result for name, result in rows}, pending_labels(session)
+
+
+def stored_result(session: Session, model: Model) -> dict[str, Any] | None:
+    """The stored result of one model."""
+    row = session.get(PerformanceResultRow, model.id)
+    return None if row is None else row.result
+
+
+def compute_all(state: MonitorState, latest: LatestResults) -> None:
+    """The periodic job: every model's windowed performance, stored and cached."""
+    settings = state.settings.feedback
+    options = Options.from_settings(settings)
+    now = state.clock.now()
+    with state.sessions() as session:
+        models = list(session.scalars(select(Model).order_by(Model.name)))
+    for model in models:
+        try:
+            with state.sessions.begin() as session:
+                result = windowed(session, model, now, settings.windows_seconds, options)
+                row = session.get(PerformanceResultRow, model.id)
+                if row is None:
+                    session.add(
+                        PerformanceResultRow(model_id=model.id, result=result, computed_at=now)
+                    )
+                else:
+                    row.result, row.computed_at = result, now
+        except Exception:  # one model's bad data must not stop the others
+            log.exception("performance of model %s failed", model.name)
+    with state.sessions() as session:
+        latest.put(*load(session))

@@ -1,0 +1,212 @@
+"""The automatic conditions of a policy, each a check that returns its evidence when it holds.
+
+The sources are other components' public functions, imported lazily: ``label_count`` and
+``performance`` from ``driftloop.feedback``, ``latest_drift`` from
+``driftloop.monitor.evaluation``. A source that is missing or fails makes its condition
+"unknown" (logged), never a trigger.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from driftloop.feedback.triggers.policy import DegradationRule, DriftRule
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from driftloop.store import Model, ModelVersion
+
+log = logging.getLogger(__name__)
+
+REASONS = ("manual", "schedule", "new_labels", "degradation", "drift")
+"""Why a trigger fired, as written in the webhook body."""
+
+
+@dataclass
+class Finding:
+    """A condition that holds, with what shows it."""
+
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def source(module: str, name: str) -> Callable[..., Any] | None:
+    """``module.name`` if that component is installed, else None."""
+    try:
+        found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        log.debug("%s.%s is not available", module, name)
+        return None
+    return found
+
+
+def new_labels(
+    session: Session, model: Model, threshold: int, since: datetime | None
+) -> Finding | None:
+    """At least ``threshold`` labeled rows arrived since ``since`` (the last trigger)."""
+    count_fn = source("driftloop.feedback", "label_count")
+    if count_fn is None:
+        return None
+    count = int(count_fn(session, model, since=since))
+    if count < threshold:
+        return None
+    return Finding(
+        "new_labels",
+        {
+            "new_labels": count,
+            "threshold": threshold,
+            "since": None if since is None else since.isoformat(),
+        },
+    )
+
+
+def degradation(
+    session: Session, model: Model, rule: DegradationRule, now: datetime
+) -> Finding | None:
+    """The primary metric's interval lies wholly on the wrong side of the threshold."""
+    perf_fn = source("driftloop.feedback", "performance")
+    if perf_fn is None:
+        return None
+    since = None if rule.window_seconds is None else now - timedelta(seconds=rule.window_seconds)
+    result = perf_fn(session, model, since=since, until=now)
+    found = find_metric(result, rule.metric, rule.variant, _version_in_role(session, model, rule))
+    if found is None:
+        return None
+    key, metric = found
+    low, high = metric["interval"]
+    if rule.below is not None:
+        holds = high < rule.below
+        threshold: dict[str, float | None] = {"below": rule.below}
+    else:
+        holds = low > (rule.above if rule.above is not None else math.inf)
+        threshold = {"above": rule.above}
+    if not holds:
+        return None
+    return Finding(
+        "degradation",
+        {
+            "metric": metric["name"],
+            "variant": rule.variant,
+            "group": key,
+            "value": metric.get("value"),
+            "interval": [low, high],
+            "n": metric.get("n"),
+            **threshold,
+            "window_seconds": rule.window_seconds,
+        },
+    )
+
+
+def find_metric(
+    result: Any, metric: str | None, variant: str, version: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The group of ``performance(...)`` for ``variant`` (of ``version`` when it has one, else
+    the one with the most labeled rows) whose ``metric`` (None: the primary one) has an
+    interval; the metric comes back with ``name`` and ``interval`` added."""
+    if not isinstance(result, Mapping):
+        return None
+    name = metric or result.get("primary_metric")
+    versions = result.get("versions")
+    if not isinstance(versions, Mapping) or not isinstance(name, str):
+        return None
+    candidates: list[tuple[bool, int, str, dict[str, Any]]] = []
+    for ver, variants in versions.items():
+        group = variants.get(variant) if isinstance(variants, Mapping) else None
+        metrics = group.get("metrics") if isinstance(group, Mapping) else None
+        value = metrics.get(name) if isinstance(metrics, Mapping) else None
+        interval = _interval(value) if isinstance(value, Mapping) else None
+        if value is None or interval is None:
+            continue
+        n = int(value.get("n") or 0)
+        found = {**value, "name": name, "interval": interval}
+        candidates.append((ver == version, n, f"{ver}/{variant}", found))
+    if not candidates:
+        return None
+    _, _, key, found = max(candidates, key=lambda c: (c[0], c[1]))
+    return key, found
+
+
+def _interval(value: Mapping[str, Any]) -> list[float] | None:
+    pair = (value.get("lower"), value.get("upper"))
+    if pair[0] is None and isinstance(value.get("interval"), list | tuple):
+        pair = tuple(value["interval"])[:2]
+    out = [float(x) for x in pair if isinstance(x, int | float) and math.isfinite(x)]
+    return out if len(out) == 2 else None
+
+
+def _version_in_role(session: Session, model: Model, rule: DegradationRule) -> str | None:
+    role = "champion" if rule.variant == "champion" else "challenger"
+    return session.scalar(
+        select(ModelVersion.version)
+        .where(ModelVersion.model_id == model.id, ModelVersion.role == role)
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+
+
+def drift(session: Session, model: Model, rule: DriftRule) -> Finding | None:
+    """The latest drift evaluation shows dataset drift, or drift in a named feature."""
+    drift_fn = source("driftloop.monitor.evaluation", "latest_drift")
+    if drift_fn is None:
+        return None
+    latest = drift_fn(session, model)
+    if not isinstance(latest, Mapping):
+        return None
+    drifted = drifted_features(latest.get("features") or [])
+    named = sorted(set(rule.features) & set(drifted))
+    dataset = bool(latest.get("dataset_drift")) and rule.dataset
+    if not dataset and not named:
+        return None
+    evaluated = latest.get("evaluated_at")
+    return Finding(
+        "drift",
+        {
+            "dataset_drift": bool(latest.get("dataset_drift")),
+            "drifted_share": latest.get("drifted_share"),
+            "drifted_features": drifted,
+            "watched_features": named,
+            "evaluated_at": evaluated.isoformat() if isinstance(evaluated, datetime) else evaluated,
+            "features": jsonable(latest.get("features") or []),
+        },
+    )
+
+
+def drifted_features(features: Any) -> list[str]:
+    """Names of drifted features from ``latest_drift``'s list (names, or dicts with a flag)."""
+    out = []
+    items = features.items() if isinstance(features, Mapping) else enumerate(features)
+    for key, item in items:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            name = (
+                item.get("name") or item.get("feature") or (key if isinstance(key, str) else None)
+            )
+            flag = item.get("drifted", item.get("drift_detected", item.get("drift")))
+            if name and flag:
+                out.append(str(name))
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` made JSON-safe: NumPy scalars to numbers, datetimes to text, NaN to null."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    try:
+        return float(value)  # NumPy scalars
+    except (TypeError, ValueError):
+        return str(value)
