@@ -18,7 +18,7 @@ from driftloop.dashboards.build import (
     plan,
     rule_files,
 )
-from driftloop.dashboards.publish import PublishError, Published, ensure_folder, publish
+from driftloop.dashboards.publish import PublishError, Published, connect, ensure_folder, publish
 from driftloop.dashboards.queries import PanelQuery, dashboard_queries
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Published",
     "apply",
     "chart_files_dir",
+    "connect",
     "dashboard_queries",
     "ensure_folder",
     "generate",

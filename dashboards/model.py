@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftloop.dashboards.overview import ROLLOUT_STATES
 from driftloop.dashboards.panels import (
     GREEN,
     RED,
@@ -26,6 +25,8 @@ from driftloop.dashboards.render import prometheus_annotation, to_dict
 UID = "driftloop-model"
 M = 'model="$model"'
 RI = "$__rate_interval"
+GROUP = f'{M}, variant=~"$variant", window="$window"'
+PERF = f'{GROUP}, metric="$metric", class=""'
 
 
 def build() -> dict[str, Any]:
@@ -40,6 +41,13 @@ def build() -> dict[str, Any]:
         .with_variable(query_variable(
             "variant", "Variant",
             'label_values(driftloop_ingest_records_total{model="$model"}, variant)'))
+        .with_variable(query_variable(
+            "window", "Window", 'label_values(driftloop_performance_value{model="$model"}, window)',
+            multi=False, include_all=False))
+        .with_variable(query_variable(
+            "metric", "Metric",
+            'label_values(driftloop_performance_value{model="$model", class=""}, metric)',
+            multi=False, include_all=False))
         .with_row(row("Drift"))
         .with_panel(stat(
             "Dataset drift", "Latest evaluation: drift when the drifted share passes its threshold.",
@@ -92,60 +100,94 @@ def build() -> dict[str, Any]:
                f' outcome="stored"}}[{RI}]))', "{{variant}}")], unit="reqps", width=12))
         .with_row(row("Performance"))
         .with_panel(timeseries(
-            "Primary metric with interval by variant", "Metric on labeled rows with its "
-            "confidence interval (lower and upper bound).",
-            [Q(f'driftloop_performance_value{{{M}, variant=~"$variant"}}',
-               "{{variant}} {{version}} {{metric}}"),
-             Q(f'driftloop_performance_lower{{{M}, variant=~"$variant"}}',
-               "{{variant}} {{version}} {{metric}} lower"),
-             Q(f'driftloop_performance_upper{{{M}, variant=~"$variant"}}',
-               "{{variant}} {{version}} {{metric}} upper")], width=12))
+            "$metric with interval by variant", "The metric on labeled rows of the window, with "
+            "its confidence interval (dashed: lower and upper bound).",
+            [Q(f'driftloop_performance_value{{{PERF}}}', "{{variant}} {{version}}"),
+             Q(f'driftloop_performance_lower{{{PERF}}}', "{{variant}} {{version}} lower"),
+             Q(f'driftloop_performance_upper{{{PERF}}}', "{{variant}} {{version}} upper")],
+            width=12))
+        .with_panel(table(
+            "All metrics by variant", "Every whole-model metric of the window, with interval "
+            "and the labeled rows behind it.",
+            [Q(f'max by (version, variant, metric) (driftloop_performance_value{{{GROUP}, class=""}})'),
+             Q(f'max by (version, variant, metric) (driftloop_performance_lower{{{GROUP}, class=""}})'),
+             Q(f'max by (version, variant, metric) (driftloop_performance_upper{{{GROUP}, class=""}})'),
+             Q(f'max by (version, variant, metric) (driftloop_performance_samples{{{GROUP}, class=""}})')],
+            rename={"Value #A": "value", "Value #B": "lower", "Value #C": "upper",
+                    "Value #D": "labeled rows"}, width=12))
         .with_panel(timeseries(
-            "Labeled rows by variant", "Rows with a joined label the metrics are computed on.",
-            [Q(f'driftloop_performance_rows{{{M}, variant=~"$variant"}}',
-               "{{variant}} {{version}}")], width=12))
+            "Label coverage by variant", "Share of the window's predictions that have a label.",
+            [Q(f"driftloop_label_coverage_ratio{{{GROUP}}}", "{{variant}} {{version}}")],
+            unit="percentunit", width=8, min_value=0, max_value=1))
         .with_panel(timeseries(
-            "Label coverage", "Share of recent records that have a label.",
-            [Q(f"driftloop_label_coverage_ratio{{{M}}}", "coverage")], unit="percentunit",
-            width=12, min_value=0, max_value=1))
+            "Label latency p50 / p90", "Time from a prediction to its label, over the window's "
+            "labeled rows.",
+            [Q("histogram_quantile(0.5, sum by (variant, le) ("
+               f"driftloop_label_latency_seconds_bucket{{{GROUP}}}))", "{{variant}} p50"),
+             Q("histogram_quantile(0.9, sum by (variant, le) ("
+               f"driftloop_label_latency_seconds_bucket{{{GROUP}}}))", "{{variant}} p90")],
+            unit="s", width=8))
         .with_panel(timeseries(
-            "Label latency p50 / p90", "Time from a prediction to its label.",
-            [Q("histogram_quantile(0.5, sum by (le) (rate("
-               f"driftloop_label_delay_seconds_bucket{{{M}}}[{RI}])))", "p50"),
-             Q("histogram_quantile(0.9, sum by (le) (rate("
-               f"driftloop_label_delay_seconds_bucket{{{M}}}[{RI}])))", "p90")],
-            unit="s", width=12))
+            "Labels / s by outcome", "Labels received for this model: new, corrected, duplicate.",
+            [Q(f"sum by (outcome) (rate(driftloop_feedback_labels_total{{{M}}}[{RI}]))",
+               "{{outcome}}")], unit="reqps", width=8))
+        .with_panel(table(
+            "Segments: best minus worst", "Gap in the primary metric between the best and worst "
+            "segment of each segment feature (segments with enough rows).",
+            [Q(f"max by (version, variant, metric, feature) "
+               f"(driftloop_performance_segment_gap{{{GROUP}}})")],
+            rename={"Value": "gap"}, width=24, height=6))
         .with_row(row("Champion vs challenger"))
         .with_panel(state_timeline(
-            "Rollout state", "Where the champion vs challenger state machine is.",
-            [Q(f"max(driftloop_rollout_state{{{M}}})", "state")],
-            mappings=value_names(ROLLOUT_STATES), width=12, height=5))
+            "Rollout state", "State of the newest rollout of the model.",
+            [Q(f"max by (state) (driftloop_rollout_state{{{M}}}) == 1", "{{state}}")],
+            mappings=value_names({1: ("in state", "blue")}), width=12, height=5))
         .with_panel(timeseries(
-            "Challenger share of traffic", "Weight the routing policy gives the challenger.",
-            [Q(f"max(driftloop_rollout_weight_ratio{{{M}}})", "challenger weight")],
-            unit="percentunit", width=12, height=5, min_value=0, max_value=1))
+            "Challenger share of traffic", "Weight the routing policy gives the challenger at "
+            "the rollout's current step.",
+            [Q(f"max(driftloop_rollout_weight_ratio{{{M}}})", "challenger weight"),
+             Q(f"max(driftloop_rollout_step{{{M}}})", "step")],
+            unit="percentunit", width=12, height=5, min_value=0))
         .with_panel(timeseries(
             "Challenger minus champion with confidence sequence",
-            "Difference in the primary metric; promotion when the lower bound clears the "
+            "Difference in the primary metric (positive: challenger better) with the bounds of "
+            "the always-valid confidence sequence; promotion when the lower bound clears the "
             "non-inferiority margin, roll-back when the upper bound falls under it.",
-            [Q(f"max(driftloop_rollout_difference{{{M}}})", "difference"),
-             Q(f"max(driftloop_rollout_difference_lower{{{M}}})", "lower"),
-             Q(f"max(driftloop_rollout_difference_upper{{{M}}})", "upper")], width=12))
+            [Q(f"max by (bound) (driftloop_rollout_difference{{{M}}})", "{{bound}}")],
+            width=12))
         .with_panel(timeseries(
-            "Sample ratio p-value", "Chi-square test of the observed split against the "
-            "configured weight; under 0.001 the split is broken (SRM).",
-            [Q(f"max(driftloop_rollout_srm_p_value{{{M}}})", "p-value")], width=12,
+            "Labeled rows per arm", "Labeled rows behind the comparison.",
+            [Q(f"max by (variant) (driftloop_rollout_labeled_samples{{{M}}})", "{{variant}}")],
+            width=12))
+        .with_panel(timeseries(
+            "Guardrails: error ratio per arm", "Share of 5xx answers in the current phase.",
+            [Q(f"max by (variant) (driftloop_rollout_error_ratio{{{M}}})", "{{variant}}")],
+            unit="percentunit", width=8, min_value=0))
+        .with_panel(timeseries(
+            "Guardrails: p99 latency per arm", "p99 latency in the current phase.",
+            [Q(f"max by (variant) (driftloop_rollout_latency_p99_seconds{{{M}}})", "{{variant}}")],
+            unit="s", width=8))
+        .with_panel(timeseries(
+            "Sample ratio p-value", "Anytime-valid p-value of the split against the weight; "
+            "a broken split (SRM) makes the comparison unreliable.",
+            [Q(f"max(driftloop_rollout_srm_p_value{{{M}}})", "p-value")], width=8,
             min_value=0, max_value=1, thresholds=steps((None, RED), (0.001, GREEN))))
         .with_panel(table(
-            "Decision history", "Decisions of the rollout in the selected range.",
-            [Q(f"sum by (decision) (increase(driftloop_rollout_decisions_total{{{M}}}[$__range]))"
-               )], rename={"Value": "decisions in range"}, height=6))
+            "Checks", "1 while a check passes: error_rate, latency, sample_ratio.",
+            [Q(f"max by (check) (driftloop_rollout_check_ok{{{M}}})")],
+            rename={"Value": "passing"}, width=8, height=6,
+            thresholds=steps((None, RED), (1, GREEN))))
+        .with_panel(table(
+            "Decision history", "Decisions taken by the model's rollouts, by kind (all time).",
+            [Q(f"sum by (decision) (driftloop_rollout_decisions_total{{{M}}})")],
+            rename={"Value": "decisions"}, width=16, height=6))
     )
-    decisions = prometheus_annotation(
-        "Rollout decisions",
-        f"changes(driftloop_rollout_decisions_total{{{M}}}[2m]) > 0",
-        "{{decision}}",
-        "rollout decision {{decision}} for {{model}}",
+    states = prometheus_annotation(
+        "Rollout state changes",
+        f"(driftloop_rollout_state{{{M}}} == 1) and on (model, state) "
+        f"(changes(driftloop_rollout_state{{{M}}}[2m]) > 0)",
+        "rollout: {{state}}",
+        "the rollout of {{model}} entered {{state}}",
         "purple",
     )
-    return to_dict(dashboard, [decisions])
+    return to_dict(dashboard, [states])

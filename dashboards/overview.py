@@ -26,13 +26,10 @@ UID = "driftloop-overview"
 M = 'model=~"$model"'
 RI = "$__rate_interval"
 COMPONENT = "* on (job, instance) group_left (component) driftloop_build_info"
+PRIMARY = 'metric=~"accuracy|mae"'
+CHAMPION = f'{M}, variant="champion", window="$window", class="", {PRIMARY}'
+STATE = "* on (model) group_left (state) (max by (model, state) (driftloop_rollout_state) == 1)"
 
-ROLLOUT_STATES = {
-    0: ("no rollout", "blue"),
-    1: ("running", "yellow"),
-    2: ("promoted", "green"),
-    3: ("rolled back", "red"),
-}
 
 
 def build() -> dict[str, Any]:
@@ -44,6 +41,9 @@ def build() -> dict[str, Any]:
         .with_variable(
             query_variable("model", "Model", "label_values(driftloop_ingest_records_total, model)")
         )
+        .with_variable(query_variable(
+            "window", "Performance window", "label_values(driftloop_performance_value, window)",
+            multi=False, include_all=False))
         .with_row(row("Health"))
         .with_panel(stat(
             "Monitor replicas", "Monitor processes Prometheus scrapes right now.",
@@ -92,25 +92,37 @@ def build() -> dict[str, Any]:
             thresholds=steps((None, GREEN), (0.01, YELLOW), (0.05, RED))))
         .with_row(row("Models"))
         .with_panel(table(
-            "Models", "The latest drift, performance and rollout result of each model.",
+            "Models", "Latest drift and live performance of each model's champion over the "
+            "selected window (primary metric: accuracy, or MAE for regressions).",
             [Q(f"max by (model) (driftloop_drift_drifted_share_ratio{{{M}}})"),
-             Q(f'max by (model) (driftloop_performance_value{{{M}, variant="champion"}})'),
-             Q(f"max by (model) (driftloop_label_coverage_ratio{{{M}}})"),
-             Q(f"max by (model) (driftloop_rollout_state{{{M}}})")],
+             Q(f"max by (model, metric) (driftloop_performance_value{{{CHAMPION}}})"),
+             Q(f"max by (model, metric) (driftloop_performance_lower{{{CHAMPION}}})"),
+             Q(f"max by (model, metric) (driftloop_performance_upper{{{CHAMPION}}})"),
+             Q("max by (model) (driftloop_label_coverage_ratio"
+               f'{{{M}, variant="champion", window="$window"}})')],
             rename={"Value #A": "drifted share", "Value #B": "champion metric",
-                    "Value #C": "label coverage", "Value #D": "rollout state"}, height=8))
+                    "Value #C": "lower", "Value #D": "upper", "Value #E": "label coverage"},
+            width=14, height=8))
+        .with_panel(table(
+            "Rollouts", "The newest rollout of each model: state, step and challenger weight.",
+            [Q(f"max by (model) (driftloop_rollout_weight_ratio{{{M}}}) {STATE}"),
+             Q(f"max by (model) (driftloop_rollout_step{{{M}}}) {STATE}")],
+            rename={"Value #A": "challenger weight", "Value #B": "step"}, width=10, height=8))
         .with_panel(state_timeline(
             "Drift status", "Dataset drift flag of each model over time.",
             [Q(f"max by (model) (driftloop_drift_dataset_drifted{{{M}}})", "{{model}}")],
             mappings=value_names({0: ("no drift", GREEN), 1: ("drift", RED)}), width=12))
         .with_panel(state_timeline(
-            "Rollout state", "Champion vs challenger state of each model over time.",
-            [Q(f"max by (model) (driftloop_rollout_state{{{M}}})", "{{model}}")],
-            mappings=value_names(ROLLOUT_STATES), width=12))
+            "Rollout state", "State of each model's newest rollout over time.",
+            [Q(f"max by (model, state) (driftloop_rollout_state{{{M}}}) == 1",
+               "{{model}}: {{state}}")],
+            mappings=value_names({1: ("in state", "blue")}), width=12))
         .with_panel(timeseries(
-            "Champion performance", "Primary metric of each model's champion on labeled rows.",
-            [Q(f'driftloop_performance_value{{{M}, variant="champion"}}', "{{model}} {{metric}}")],
-            unit="percentunit", width=12))
+            "Champion performance", "Primary metric of each model's champion with its interval.",
+            [Q(f"driftloop_performance_value{{{CHAMPION}}}", "{{model}} {{metric}}"),
+             Q(f"driftloop_performance_lower{{{CHAMPION}}}", "{{model}} {{metric}} lower"),
+             Q(f"driftloop_performance_upper{{{CHAMPION}}}", "{{model}} {{metric}} upper")],
+            width=12))
         .with_panel(timeseries(
             "Drifted share of features", "Share of features drifting in each model's evaluation.",
             [Q(f"driftloop_drift_drifted_share_ratio{{{M}}}", "{{model}}")],

@@ -9,7 +9,8 @@ dashboards have fixed uids).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from grafana_client.client import GrafanaClientError, GrafanaException
 import driftloop
 from driftloop.errors import DriftloopError
 
-__all__ = ["PublishError", "Published", "ensure_folder", "folder_uid", "publish"]
+__all__ = ["PublishError", "Published", "connect", "ensure_folder", "folder_uid", "publish"]
 
 
 class PublishError(DriftloopError, RuntimeError):
@@ -34,6 +35,17 @@ class Published:
     title: str
     url: str
     version: int
+
+
+@contextmanager
+def connect(url: str, token: str, *, timeout: float = 30.0) -> Iterator[GrafanaApi]:
+    """A Grafana client authenticated with a bearer ``token``; its connections close on exit."""
+    client = GrafanaApi.from_url(url, credential=token, timeout=timeout)
+    try:
+        yield client
+    finally:
+        # grafana-client has no close(); its HTTP session is the ``s`` of its low-level client.
+        client.client.s.close()
 
 
 def folder_uid(title: str) -> str:

@@ -33,12 +33,44 @@ class IngestSettings(BaseModel):
     max_reference_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Reference upload.")
 
 
+class DriftOverride(BaseModel):
+    """Drift settings of one model; unset fields keep the defaults."""
+
+    model_config = {"extra": "forbid"}
+
+    alpha: float | None = Field(None, gt=0, lt=1)
+    materiality: float | None = Field(None, ge=0)
+    drifted_share: float | None = Field(None, gt=0, le=1)
+    window_minutes: int | None = Field(None, gt=0, le=366 * 24 * 60)
+
+
 class DriftSettings(BaseModel):
     """Defaults of the drift decision (ARCHITECTURE §5); models and features may override them."""
 
     alpha: float = Field(0.05, gt=0, lt=1)
     materiality: float = Field(0.1, ge=0)
     drifted_share: float = Field(0.5, gt=0, le=1)
+    window_minutes: int = Field(
+        60, gt=0, le=366 * 24 * 60, description="Length of the window each evaluation compares."
+    )
+    ood_margin: float = Field(
+        0.5,
+        ge=0,
+        description="A number is out of distribution beyond the reference range widened by this "
+        "share of the range on each side.",
+    )
+    report_rows: int = Field(5000, gt=0, description="Recent records in a drift report.")
+    models: dict[str, DriftOverride] = Field(
+        default_factory=dict,
+        description='Per-model overrides, as JSON: {"fraud": {"alpha": 0.01, "window_minutes": 1440}}.',
+    )
+
+    def for_model(self, name: str) -> DriftSettings:
+        """These settings with the overrides of model ``name`` applied."""
+        override = self.models.get(name)
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
 
 
 class JobSettings(BaseModel):

@@ -5,20 +5,25 @@ request_id)`` with a unique index, records under ``(model_id, request_id, varian
 join (PostgreSQL) or one index probe per record (SQLite) matches them whatever arrived first; the
 record ingest path (the 20,000 records/s one) does no extra work, and a label that arrived before
 its record (kept *pending*, ``model_id = 0``) is matched by the same query. Shadow and champion
-records share a request id, so one label joins both.
+records share a request id, so one label joins both. The database also extracts the features,
+prediction, scores and label from JSON (see ``driftloop.feedback.sql``), which is what keeps a
+million-row join within seconds.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Float, Integer, Select, String, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from driftloop.contract import ModelSchema
+from driftloop.contract import FeatureKind, ModelSchema
+from driftloop.feedback.sql import Extractor, decode, sqlite_safe
 from driftloop.store import LabelRow, Model, RecordRow
 from driftloop.store.feedback import PENDING_MODEL
 
@@ -39,33 +44,136 @@ BASE_COLUMNS = [
 """Columns every frame of :func:`labeled_rows` has, before the feature columns."""
 
 
-def _joined(model: Model, since: datetime | None, until: datetime | None) -> Select[Any]:
-    statement = (
-        select(
-            RecordRow.request_id,
-            RecordRow.version,
-            RecordRow.variant,
-            RecordRow.ts,
-            RecordRow.received_at,
-            LabelRow.label,
-            LabelRow.label_ts,
-            RecordRow.outputs,
-            RecordRow.latency_ms,
-            RecordRow.status,
-            RecordRow.inputs,
-            LabelRow.updated_at,
+def feature_column(name: str) -> str:
+    """The frame column of input feature ``name`` (prefixed when it clashes with a base column)."""
+    return f"input.{name}" if name in BASE_COLUMNS or name in ("scores", "_updated") else name
+
+
+class _Query:
+    """The joined select for one model and dialect, and how to turn its rows into a frame."""
+
+    def __init__(self, schema: ModelSchema, dialect: str) -> None:
+        self.schema = schema
+        self.x = Extractor(dialect)
+        self.sqlite = dialect != "postgresql"
+        self.columns: dict[str, ColumnElement[Any]] = {}
+        x, prediction = self.x, schema.prediction
+        self._add("request_id", RecordRow.request_id)
+        self._add("version", RecordRow.version)
+        self._add("variant", RecordRow.variant)
+        self._add("ts", x.epoch_us(RecordRow.ts))
+        self._add("received_at", x.epoch_us(RecordRow.received_at))
+        self._add("label_ts", x.epoch_us(LabelRow.label_ts))
+        self._add("_updated", x.epoch_us(LabelRow.updated_at))
+        self._add("latency_ms", type_coerce(RecordRow.latency_ms, Float))
+        self._add("status", type_coerce(RecordRow.status, Integer))
+        self._scalar("label", LabelRow.label)
+        self._scalar("prediction", RecordRow.outputs, prediction.field)
+        self.features = [f.name for f in schema.features]
+        self.raw_inputs = not self.features or (
+            self.sqlite and not all(map(sqlite_safe, self.features))
         )
-        .join(LabelRow, LabelRow.request_id == RecordRow.request_id)
-        .where(
-            RecordRow.model_id == model.id,
-            LabelRow.model_id.in_([model.id, PENDING_MODEL]),
+        for feature in schema.features:
+            if self.raw_inputs:
+                break
+            if feature.kind is FeatureKind.numerical:
+                self._add(f"f:{feature.name}", x.number(RecordRow.inputs, feature.name))
+            else:
+                self._scalar(f"f:{feature.name}", RecordRow.inputs, feature.name)
+        if self.raw_inputs:
+            self._add("inputs", type_coerce(RecordRow.inputs, String))
+        self.classes = [str(c) for c in prediction.classes or []]
+        if self.classes and (not self.sqlite or all(map(sqlite_safe, self.classes))):
+            for i, name in enumerate(self.classes):
+                by_key = x.number(RecordRow.outputs, prediction.scores_field, name)
+                by_position = x.number(RecordRow.outputs, prediction.scores_field, i)
+                self._add(f"s:{name}", func.coalesce(by_key, by_position))
+        else:
+            self.classes = []
+            self._scalar("scores", RecordRow.outputs, prediction.scores_field)
+
+    def _add(self, name: str, expression: ColumnElement[Any]) -> None:
+        self.columns[name] = expression
+
+    def _scalar(self, name: str, column: Any, *keys: str) -> None:
+        value, kind = self.x.scalar(column, *keys)
+        self._add(name, value)
+        self._add(f"{name}:kind", kind)
+
+    def select(self, model: Model, since: datetime | None, until: datetime | None) -> Select[Any]:
+        statement = (
+            select(*(c.label(f"c{i}") for i, c in enumerate(self.columns.values())))
+            .select_from(RecordRow)
+            .join(LabelRow, LabelRow.request_id == RecordRow.request_id)
+            .where(
+                RecordRow.model_id == model.id,
+                LabelRow.model_id.in_([model.id, PENDING_MODEL]),
+            )
         )
-    )
-    if since is not None:
-        statement = statement.where(RecordRow.ts >= since)
-    if until is not None:
-        statement = statement.where(RecordRow.ts < until)
-    return statement
+        if since is not None:
+            statement = statement.where(RecordRow.ts >= since)
+        if until is not None:
+            statement = statement.where(RecordRow.ts < until)
+        return statement
+
+    def frame(self, rows: list[Any]) -> pd.DataFrame:
+        names = list(self.columns)
+        raw: dict[str, Any] = dict(
+            zip(names, zip(*rows, strict=True) if rows else [()] * len(names), strict=True)
+        )
+        x = self.x
+
+        def scalar(name: str) -> pd.Series:
+            return decode(list(raw[name]), list(raw[f"{name}:kind"]))
+
+        data: dict[str, Any] = {
+            "request_id": pd.Series(raw["request_id"], dtype=object),
+            "version": pd.Series(raw["version"], dtype=object),
+            "variant": pd.Series(raw["variant"], dtype=object),
+            "ts": x.timestamps(list(raw["ts"])),
+            "received_at": x.timestamps(list(raw["received_at"])),
+            "label": scalar("label"),
+            "label_ts": x.timestamps(list(raw["label_ts"])),
+            "prediction": scalar("prediction"),
+            "latency_ms": pd.Series(raw["latency_ms"], dtype="float64"),
+            "status": pd.Series(raw["status"], dtype="int64"),
+        }
+        inputs = [json.loads(d) for d in raw["inputs"]] if self.raw_inputs else None
+        if inputs is not None:
+            names = self.features or sorted({k for d in inputs[:1000] for k in d})
+            for name in names:
+                values = pd.Series([d.get(name) for d in inputs], dtype=object)
+                data[feature_column(name)] = values.infer_objects()
+        for feature in self.schema.features:
+            column = feature_column(feature.name)
+            if inputs is not None:
+                continue
+            if feature.kind is FeatureKind.numerical:
+                data[column] = pd.Series(raw[f"f:{feature.name}"], dtype="float64")
+            else:
+                data[column] = scalar(f"f:{feature.name}")
+        scores = self._scores(raw, scalar)
+        if scores is not None:
+            data["scores"] = scores
+        data["_updated"] = pd.Series(raw["_updated"], dtype=object)
+        return pd.DataFrame(data)
+
+    def _scores(self, raw: dict[str, Any], scalar: Callable[[str], pd.Series]) -> Any:
+        if not self.classes:
+            values = scalar("scores")
+            if values.isna().all():
+                return None
+            return [
+                {str(k): float(v) for k, v in s.items()} if isinstance(s, dict) else None
+                for s in values
+            ]
+        columns = [raw[f"s:{c}"] for c in self.classes]
+        if not any(v is not None for column in columns for v in column):
+            return None
+        return [
+            None if any(v is None for v in row) else dict(zip(self.classes, row, strict=True))
+            for row in zip(*columns, strict=True)
+        ]
 
 
 def labeled_rows(
@@ -84,11 +192,13 @@ def labeled_rows(
     when the model logs scores. Rows are ordered by prediction time, then request id and variant.
     ``progress(done, total)`` is called as rows are fetched (it costs one counting query more).
     """
-    statement = _joined(model, since, until)
+    schema = ModelSchema.model_validate(model.schema)
+    query = _Query(schema, session.get_bind().dialect.name)
+    statement = query.select(model, since, until)
     if variant is not None:
         statement = statement.where(RecordRow.variant == variant)
     if progress is None:
-        rows = list(session.execute(statement))
+        rows = session.execute(statement).all()
     else:
         total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
         progress(0, total)
@@ -97,61 +207,13 @@ def labeled_rows(
         for partition in result.partitions():
             rows.extend(partition)
             progress(len(rows), total)
-    return to_frame(rows, ModelSchema.model_validate(model.schema))
-
-
-def feature_column(name: str) -> str:
-    """The frame column of input feature ``name`` (prefixed when it clashes with a base column)."""
-    return f"input.{name}" if name in BASE_COLUMNS or name in ("scores", "_updated") else name
-
-
-def to_frame(rows: list[Any], schema: ModelSchema) -> pd.DataFrame:
-    """Build the frame of :func:`labeled_rows` from joined rows (in :func:`_joined` order)."""
-    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 12
-    (rid, version, variant, ts, received, label, label_ts, outputs, latency, status, inputs, upd) = (
-        columns
-    )
-    field = schema.prediction.field
-    data: dict[str, Any] = {
-        "request_id": pd.array(rid, dtype=object),
-        "version": pd.array(version, dtype=object),
-        "variant": pd.array(variant, dtype=object),
-        "ts": pd.to_datetime(pd.Series(ts, dtype=object), utc=True),
-        "received_at": pd.to_datetime(pd.Series(received, dtype=object), utc=True),
-        "label": pd.array(label, dtype=object),
-        "label_ts": pd.to_datetime(pd.Series(label_ts, dtype=object), utc=True),
-        "prediction": [o.get(field) for o in outputs],
-        "latency_ms": pd.array(latency, dtype="float64"),
-        "status": pd.array(status, dtype="int64"),
-    }
-    names = [f.name for f in schema.features] or sorted({k for d in inputs[:1000] for k in d})
-    for name in names:
-        data[feature_column(name)] = [d.get(name) for d in inputs]
-    scores_field = schema.prediction.scores_field
-    scores = [o.get(scores_field) for o in outputs]
-    if any(s is not None for s in scores):
-        classes = [str(c) for c in schema.prediction.classes or []]
-        data["scores"] = [_as_dict(s, classes) for s in scores]
-    frame = pd.DataFrame({k: pd.Series(v) for k, v in data.items()})
-    frame["_updated"] = pd.Series(upd, dtype=object)
-    for name in names:
-        frame[feature_column(name)] = frame[feature_column(name)].infer_objects()
-    frame["prediction"] = frame["prediction"].infer_objects()
+    frame = query.frame(rows)
     if len(frame) and frame.duplicated(["request_id", "variant"]).any():
         # A pending label and a model's own label for one request id (a race between two uploads):
         # the one written last is the truth.
         frame = frame.sort_values("_updated").drop_duplicates(["request_id", "variant"], keep="last")
     frame = frame.drop(columns="_updated")
-    frame = frame.sort_values(["ts", "request_id", "variant"], kind="stable", ignore_index=True)
-    return frame
-
-
-def _as_dict(scores: Any, classes: list[str]) -> dict[str, float] | None:
-    if isinstance(scores, dict):
-        return {str(k): float(v) for k, v in scores.items() if v is not None}
-    if isinstance(scores, list) and len(scores) == len(classes):
-        return {c: float(v) for c, v in zip(classes, scores, strict=True) if v is not None}
-    return None
+    return frame.sort_values(["ts", "request_id", "variant"], kind="stable", ignore_index=True)
 
 
 def label_count(session: Session, model: Model, *, since: datetime | None = None) -> int:

@@ -12,13 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
-from driftloop.feedback.component import install as install_feedback
-from driftloop.feedback.triggers import install as install_retraining
-from driftloop.monitor.api import health, models, records
-from driftloop.monitor.jobs import JobRunner
-from driftloop.monitor.metrics import HTTPMetricsMiddleware, MonitorMetrics
-from driftloop.monitor.rollout import install as install_rollout
-from driftloop.monitor.state import MonitorState
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -29,6 +22,15 @@ from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 import driftloop
 from driftloop.clock import Clock, SystemClock
 from driftloop.errors import DatasetError, PayloadTooLargeError, UnknownModelError, ValidationError
+from driftloop.feedback.component import install as install_feedback
+from driftloop.feedback.triggers import install as install_retraining
+from driftloop.monitor.api import health, models, records
+from driftloop.monitor.evaluation import install as install_drift
+from driftloop.monitor.jobs import JobRunner
+from driftloop.monitor.metrics import HTTPMetricsMiddleware, MonitorMetrics
+from driftloop.monitor.rollout import install as install_rollout
+from driftloop.monitor.state import MonitorState
+from driftloop.monitor.status import install as install_status
 from driftloop.settings import Settings
 from driftloop.store import make_engine, make_sessionmaker
 
@@ -45,9 +47,11 @@ def _install_core(app: FastAPI, state: MonitorState) -> None:
 
 COMPONENTS: tuple[Install, ...] = (
     _install_core,
+    install_drift,
     install_feedback,
     install_retraining,
     install_rollout,
+    install_status,
 )
 """Every component of the monitor, installed in this order."""
 

@@ -11,11 +11,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from driftloop.monitor.registry import dialect_insert, ensure_models, ensure_versions
+from driftloop.monitor.registry import ensure_models, ensure_versions
 from driftloop.monitor.state import MonitorState
 
 from driftloop.contract import Batch, Record
-from driftloop.store import RecordRow
+from driftloop.monitor.writer import insert_new
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,8 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
                 }
                 for r in records
             ]
-            statement = (
-                dialect_insert(session, RecordRow)
-                .on_conflict_do_nothing(index_elements=["model_id", "request_id", "variant"])
-                .returning(RecordRow.id, RecordRow.request_id, RecordRow.variant)
-            )
-            inserted = session.execute(statement, rows).all()
-            new_ids: dict[tuple[str, str], int] = {(rid, var): pk for pk, rid, var in inserted}
-            new_rows = []
-            for row in rows:
-                pk = new_ids.get((row["request_id"], row["variant"]))
-                if pk is not None:
-                    new_rows.append(RecordRow(id=pk, **row))
-                    stored_keys.add((name, row["request_id"], row["variant"]))
+            new_rows = insert_new(session, rows)
+            stored_keys.update((name, r.request_id, r.variant) for r in new_rows)
             if new_rows:
                 for hook in state.ingest_hooks:
                     hook(session, model, new_rows)

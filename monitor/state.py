@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from driftloop.clock import Clock
 from driftloop.settings import Settings
-from driftloop.store import Model, RecordRow
+from driftloop.monitor.writer import StoredRecord
+from driftloop.store import Model
 
 if TYPE_CHECKING:
     from driftloop.monitor.jobs import JobRunner
     from driftloop.monitor.metrics import MonitorMetrics
 
-IngestHook = Callable[[Session, Model, list[RecordRow]], None]
+IngestHook = Callable[[Session, Model, list[StoredRecord]], None]
 """Called inside the ingest transaction with the newly stored rows of one model."""
 
 ModelSection = Callable[[Session, Model], Any]

@@ -73,7 +73,7 @@ class Shipper:
         self._m_dropped = metrics.dropped
         self._m_ship = metrics.ship_seconds
         self.m_drop_queue_full = metrics.dropped.labels(model, "queue_full")
-        self.m_spool_bytes.set(spool.bytes)
+        self.m_spool_bytes.set(spool.size_bytes)
 
     # -- request path -------------------------------------------------------------------------
     def offer(self, item: Captured) -> bool:
@@ -142,7 +142,7 @@ class Shipper:
         if self.spool.records and now >= self._retry_at and not stopping:
             busy = self._replay() or busy
         self.m_queue.set(len(self._queue))
-        self.m_spool_bytes.set(self.spool.bytes)
+        self.m_spool_bytes.set(self.spool.size_bytes)
         return busy
 
     def _collect(self) -> None:

@@ -33,7 +33,7 @@ class Spool(Protocol):
     durable: bool
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
         """Bytes waiting."""
         ...
 
@@ -71,7 +71,7 @@ class MemorySpool:
         self._records = 0
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
         """Bytes waiting."""
         return self._bytes
 
@@ -197,7 +197,7 @@ class DiskSpool:
 
     # -- the FIFO ---------------------------------------------------------------------------
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
         """Bytes waiting (unacknowledged part of every segment)."""
         return sum(s.size for s in self._segments) - self._head_offset
 
@@ -220,7 +220,7 @@ class DiskSpool:
         tail.size += len(entry)
         tail.records += records
         evicted = 0
-        while self.bytes > self.max_bytes and len(self._segments) > 1:
+        while self.size_bytes > self.max_bytes and len(self._segments) > 1:
             evicted += self._drop_head()
         return evicted
 

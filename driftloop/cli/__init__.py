@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from driftloop.cli import dashboards, db, demo, drift, monitor, sidecar
+from driftloop.cli import bento, dashboards, db, demo, drift, monitor, sidecar
 
 app = typer.Typer(
     name="driftloop",
@@ -39,6 +39,7 @@ app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(dashboards.app, name="dashboards")
 app.command("sidecar")(sidecar.sidecar)
+app.add_typer(bento.app, name="bento")
 
 
 def main() -> None:

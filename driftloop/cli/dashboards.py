@@ -54,15 +54,13 @@ def publish(
     timeout: float = typer.Option(30.0, help="Seconds to wait for each Grafana request."),
 ) -> None:
     """Create the folder if missing and upload every dashboard (overwriting by uid)."""
-    from grafana_client import GrafanaApi
-
-    from driftloop.dashboards import PublishError, generate
+    from driftloop.dashboards import PublishError, connect, generate
     from driftloop.dashboards import publish as run_publish
 
-    client = GrafanaApi.from_url(url, credential=token, timeout=timeout)
     dashboards = [json.loads(text) for text in generate().values()]
     try:
-        published = run_publish(client, dashboards, folder=folder)
+        with connect(url, token, timeout=timeout) as client:
+            published = run_publish(client, dashboards, folder=folder)
     except PublishError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

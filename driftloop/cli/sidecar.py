@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import typer
 
@@ -39,7 +40,7 @@ def sidecar(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    flags = {
+    flags: dict[str, Any] = {
         "model": model,
         "champion_url": champion,
         "champion_version": champion_version,

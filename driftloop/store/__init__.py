@@ -5,6 +5,7 @@ Each component's tables live in a module of this package; all of them are import
 """
 
 from driftloop.store.base import Base, JSONType, UTCDateTime
+from driftloop.store.drift import DriftProfile, DriftResult, OodRecord
 from driftloop.store.engine import make_engine, make_sessionmaker
 from driftloop.store.feedback import LabelRow, PerformanceResultRow, SnapshotRow
 from driftloop.store.migrate import head_revisions, is_current, upgrade
@@ -22,10 +23,13 @@ from driftloop.store.webhooks import (
 __all__ = [
     "Base",
     "DeliveryAttempt",
+    "DriftProfile",
+    "DriftResult",
     "JSONType",
     "LabelRow",
     "Model",
     "ModelVersion",
+    "OodRecord",
     "OutboxMessage",
     "PerformanceResultRow",
     "RecordRow",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,21 @@ def source(module: str, name: str) -> Callable[..., Any] | None:
         log.debug("%s.%s is not available", module, name)
         return None
     return found
+
+
+@contextmanager
+def isolated(session: Session) -> Iterator[None]:
+    """Run another component's query so that its failure leaves our transaction usable.
+
+    On PostgreSQL a failed statement aborts the whole transaction, so the call runs in a
+    savepoint; SQLite keeps the transaction usable by itself (and pysqlite's savepoints are
+    unreliable), so there it runs as is.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        with session.begin_nested():
+            yield
+    else:
+        yield
 
 
 def new_labels(

@@ -130,16 +130,18 @@ def evaluate_model(
             sched.next_due_at = _next_slot(policy.schedule, now)
     if policy.new_labels is not None:
         since = None if last is None else last.fired_at
-        finding = _safely(conditions.new_labels, session, model, policy.new_labels, since)
+        ok, finding = _safely(session, conditions.new_labels, model, policy.new_labels, since)
         if finding is not None:
             found["new_labels"] = finding
     incident_findings: dict[str, Finding | None] = {}
     if policy.degradation is not None:
-        incident_findings["degradation"] = _safely(
-            conditions.degradation, session, model, policy.degradation, now
-        )
+        ok, finding = _safely(session, conditions.degradation, model, policy.degradation, now)
+        if ok:  # unknown (the source failed): the incident stays as it was
+            incident_findings["degradation"] = finding
     if policy.drift is not None:
-        incident_findings["drift"] = _safely(conditions.drift, session, model, policy.drift)
+        ok, finding = _safely(session, conditions.drift, model, policy.drift)
+        if ok:
+            incident_findings["drift"] = finding
     for name, finding in incident_findings.items():
         incident = state(name)
         if finding is None:
@@ -182,13 +184,15 @@ def _next_slot(schedule: str, after: datetime) -> datetime:
     return nxt
 
 
-def _safely(check: Any, *args: Any) -> Finding | None:
+def _safely(session: Session, check: Any, *args: Any) -> tuple[bool, Finding | None]:
+    """``(True, finding)``, or ``(False, None)`` when the check failed (condition unknown)."""
     try:
-        result: Finding | None = check(*args)
+        with conditions.isolated(session):
+            result: Finding | None = check(session, *args)
     except Exception:  # another component's source failing must not stop the other rules
         log.exception("retrain condition %s failed", getattr(check, "__name__", check))
-        return None
-    return result
+        return False, None
+    return True, result
 
 
 def _context(
@@ -201,7 +205,9 @@ def _context(
     window = policy.degradation.window_seconds if policy.degradation else None
     since = None if window is None else now - timedelta(seconds=window)
     try:
-        return {"performance": conditions.jsonable(perf(session, model, since=since, until=now))}
+        with conditions.isolated(session):
+            result = perf(session, model, since=since, until=now)
+        return {"performance": conditions.jsonable(result)}
     except Exception:  # evidence is best effort; the trigger itself must not fail
         log.exception("performance evidence for %s failed", model.name)
         return {}

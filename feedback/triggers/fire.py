@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from driftloop.feedback.triggers.conditions import Finding, source
+from driftloop.feedback.triggers.conditions import Finding, isolated, source
 from driftloop.feedback.triggers.policy import RetrainingPolicy, webhook_url
 from driftloop.feedback.webhooks.outbox import enqueue
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from driftloop.contract import Role
@@ -81,16 +82,17 @@ def take_snapshot(
     since = None if window is None else now - timedelta(seconds=window)
     out = Path(settings.retrain.snapshot_dir) / model.name
     try:
-        manifest = create(
-            session,
-            model,
-            out=str(out),
-            since=since,
-            until=now,
-            variant=policy.snapshot.variant,
-            now=now,
-        )
-    except (DriftloopError, ValueError, OSError) as exc:
+        with isolated(session):
+            manifest = create(
+                session,
+                model,
+                out=str(out),
+                since=since,
+                until=now,
+                variant=policy.snapshot.variant,
+                now=now,
+            )
+    except (DriftloopError, ValueError, OSError, SQLAlchemyError) as exc:
         log.warning("snapshot for %s failed: %s", model.name, exc)
         return None, f"{type(exc).__name__}: {exc}"
     return dict(manifest), None

@@ -139,7 +139,7 @@ class Deliverer:
             if endpoint is None or not endpoint.enabled:
                 return False
             # Claim: another run (or a restarted leader) will not send it during this attempt.
-            message.next_attempt_at = now + timedelta(seconds=cfg.timeout_seconds * 2 + 5)
+            message.next_attempt_at = now + timedelta(seconds=cfg.timeout_seconds + 5)
             url, msg_id, body = endpoint.url, message.webhook_id, message.body
             config_error: str | None = None
             try:

@@ -1,1 +1,30 @@
-"""placeholder"""
+"""Online drift: per-minute profiles updated at ingest, windows as sums of buckets.
+
+A profile is a float64 vector laid out by :class:`ProfileLayout` (counts on reference quantile
+bins, category counts, missing and type-error counts, sums); :class:`ProfileHook` adds each batch
+to its minute, hour and day buckets; :func:`read_window` sums a window; :func:`profile_drift`
+turns a summed vector into drift results.
+"""
+
+from driftloop.monitor.profiles.baselines import BaselineCache
+from driftloop.monitor.profiles.build import ModelBaseline, build_baseline
+from driftloop.monitor.profiles.hook import ProfileHook
+from driftloop.monitor.profiles.layout import Block, ProfileLayout
+from driftloop.monitor.profiles.store import GRAINS, add_buckets, bucket_start, read_window, segments
+from driftloop.monitor.profiles.window import FeatureOverrides, profile_drift
+
+__all__ = [
+    "GRAINS",
+    "BaselineCache",
+    "Block",
+    "FeatureOverrides",
+    "ModelBaseline",
+    "ProfileHook",
+    "ProfileLayout",
+    "add_buckets",
+    "build_baseline",
+    "bucket_start",
+    "profile_drift",
+    "read_window",
+    "segments",
+]

@@ -15,7 +15,9 @@ mixture SPRT of Johari, Koomen, Pekelis and Walsh, "Always valid inference: cont
 of A/B tests" (Operations Research, 2022).
 
 Paired (shadow): the per-request differences are i.i.d., ``V = s_d²/n``. Unpaired (canary, A/B):
-``V = s_a²/n_a + s_b²/n_b``. Because ``Cov(D_s, D_t) = V_t`` for ``s <= t`` whatever the share of
+``V = s_a²/n_a + s_b²/n_b``, each arm's variance floored at the pooled within-arm variance (a 5 %
+canary arm of a 95 %-accurate model may see no error in its first hundred rows; its own variance
+would then be near zero just when its estimate is too good). Because ``Cov(D_s, D_t) = V_t`` for ``s <= t`` whatever the share of
 traffic each arm gets at each moment, ``D/V`` is a Brownian motion in ``1/V`` even when the canary
 weight changes between steps, so one sequence spans every step.
 
@@ -173,6 +175,12 @@ def unpaired_sequence(
     """Confidence sequence for ``mean(b) - mean(a)`` from two independent samples."""
     var_a, var_b = a.variance(max_variance), b.variance(max_variance)
     n_a, n_b = np.asarray(a.n, dtype=float), np.asarray(b.n, dtype=float)
+    # Neither arm's variance is taken below the pooled one: a small arm that by chance saw few
+    # errors would otherwise get a too narrow interval just when its estimate is too good.
+    pooled = (np.asarray(a.m2, dtype=float) + np.asarray(b.m2, dtype=float)) / np.maximum(
+        n_a + n_b - 2, 1
+    )
+    var_a, var_b = np.maximum(var_a, pooled), np.maximum(var_b, pooled)
     ok = (n_a >= max(min_samples, 2)) & (n_b >= max(min_samples, 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         v = np.where(ok, var_a / np.maximum(n_a, 1) + var_b / np.maximum(n_b, 1), np.inf)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.dashboards.loopback import serve
 
 TOKEN = "glsa_driftloop_test_token"
 
@@ -169,21 +168,7 @@ def _slug(title: str) -> str:
 
 @contextmanager
 def running(fake: FakeGrafana) -> Iterator[FakeGrafana]:
-    """Serve ``fake`` with uvicorn on 127.0.0.1 (a free port) in a thread; stop it on exit."""
-    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake Grafana did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.url = f"http://127.0.0.1:{port}"
-    try:
+    """Serve ``fake`` on loopback; ``fake.url`` is its base URL meanwhile."""
+    with serve(fake.app()) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(10)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from grafana_client import GrafanaApi
 from typer.testing import CliRunner
 
 from driftloop.cli import app
-from driftloop.dashboards import DASHBOARDS, PublishError, generate, publish
+from driftloop.dashboards import DASHBOARDS, PublishError, connect, generate, publish
 from driftloop.dashboards.publish import folder_uid
 from tests.dashboards.fake_grafana import TOKEN, FakeGrafana, running
 
@@ -28,12 +29,15 @@ def _dashboards() -> list[dict[str, object]]:
     return [json.loads(text) for text in generate().values()]
 
 
-def _client(grafana: FakeGrafana, token: str = TOKEN) -> GrafanaApi:
-    return GrafanaApi.from_url(grafana.url, credential=token, timeout=10)
+@contextmanager
+def _client(grafana: FakeGrafana, token: str = TOKEN) -> Iterator[GrafanaApi]:
+    with connect(grafana.url, token, timeout=10) as client:
+        yield client
 
 
 def test_publish_creates_the_folder_and_uploads_every_dashboard(grafana: FakeGrafana) -> None:
-    published = publish(_client(grafana), _dashboards(), folder="Driftloop")
+    with _client(grafana) as client:
+        published = publish(client, _dashboards(), folder="Driftloop")
 
     calls = [(r.method, r.path) for r in grafana.requests]
     assert calls == [
@@ -57,9 +61,11 @@ def test_publish_creates_the_folder_and_uploads_every_dashboard(grafana: FakeGra
 
 
 def test_publishing_again_reuses_the_folder_and_overwrites_by_uid(grafana: FakeGrafana) -> None:
-    publish(_client(grafana), _dashboards())
+    with _client(grafana) as client:
+        publish(client, _dashboards())
     grafana.requests.clear()
-    again = publish(_client(grafana), _dashboards())
+    with _client(grafana) as client:
+        again = publish(client, _dashboards())
     assert [(r.method, r.path) for r in grafana.requests][:2] == [
         ("GET", "/api/search"),
         ("POST", "/api/dashboards/db"),
@@ -71,7 +77,8 @@ def test_publishing_again_reuses_the_folder_and_overwrites_by_uid(grafana: FakeG
 def test_an_existing_folder_is_found_by_title_whatever_its_uid(grafana: FakeGrafana) -> None:
     grafana.folders["k8Xq2"] = {"id": 7, "uid": "k8Xq2", "title": "ML models", "url": "/f/k8Xq2"}
     grafana.folders["other"] = {"id": 8, "uid": "other", "title": "ML models old", "url": "/f/o"}
-    publish(_client(grafana), _dashboards(), folder="ML models")
+    with _client(grafana) as client:
+        publish(client, _dashboards(), folder="ML models")
     assert not [r for r in grafana.requests if r.path == "/api/folders"]
     assert {d["folderUid"] for d in grafana.dashboards.values()} == {"k8Xq2"}
 
@@ -80,14 +87,16 @@ def test_a_folder_created_meanwhile_is_used(grafana: FakeGrafana) -> None:
     # Search does not see it yet (another publisher just created it): creation answers 409.
     grafana.folders["driftloop"] = {"id": 1, "uid": "driftloop", "title": "Driftloop", "url": "/f"}
     grafana.hidden_folders.add("driftloop")
-    publish(_client(grafana), _dashboards())
+    with _client(grafana) as client:
+        publish(client, _dashboards())
     assert ("GET", "/api/folders/driftloop") in [(r.method, r.path) for r in grafana.requests]
     assert {d["folderUid"] for d in grafana.dashboards.values()} == {"driftloop"}
 
 
 def test_a_wrong_token_is_an_error_naming_the_folder(grafana: FakeGrafana) -> None:
     with pytest.raises(PublishError, match="cannot find or create Grafana folder 'Driftloop'"):
-        publish(_client(grafana, token="wrong"), _dashboards())
+        with _client(grafana, token="wrong") as client:
+            publish(client, _dashboards())
     assert grafana.dashboards == {}
 
 

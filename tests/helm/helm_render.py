@@ -137,10 +137,14 @@ def require_tool(name: str) -> str:
 
 
 KUBERNETES = kubernetes_validate.utils.latest_version()
+# The oldest Kubernetes the chart claims (Chart.yaml kubeVersion ">=1.25.0-0").
+OLDEST_KUBERNETES = re.sub(
+    r"^>=\s*([0-9.]+).*$", r"\1", yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+)
 
 
 @functools.cache
-def _kubernetes_validator(kind: str, api_version: str) -> Any:
+def _kubernetes_validator(kind: str, api_version: str, version: str) -> Any:
     """kubernetes-validate's strict schema for one kind, compiled once per session.
 
     ``kubernetes_validate.validate`` re-reads the 1.8 MB definitions file on every call; this is
@@ -148,22 +152,19 @@ def _kubernetes_validator(kind: str, api_version: str) -> Any:
     """
     from referencing import Registry, Resource
 
-    folder = f"kubernetes-json-schema/v{KUBERNETES}.0-local-strict"
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     schema = kubernetes_validate.utils.schema_contents(
-        f"{folder}/{kind.lower()}-{group}.json", KUBERNETES
+        f"{folder}/{kind.lower()}-{group}.json", version
     )
-    definitions = kubernetes_validate.utils.schema_contents(
-        f"{folder}/_definitions.json", KUBERNETES
-    )
+    definitions = kubernetes_validate.utils.schema_contents(f"{folder}/_definitions.json", version)
     registry = Resource.from_contents(schema) @ Registry()
     registry = Resource.from_contents(definitions) @ registry
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
-def validate_kubernetes(manifest: dict[str, Any]) -> None:
-    """Validate a built-in object strictly against the newest Kubernetes kubernetes-validate knows.
-
-    Raises ``jsonschema.ValidationError`` naming the offending path.
+def validate_kubernetes(manifest: dict[str, Any], version: str = KUBERNETES) -> None:
+    """Validate a built-in object strictly against a Kubernetes version (default: the newest
+    kubernetes-validate knows). Raises ``jsonschema.ValidationError`` naming the offending path.
     """
-    _kubernetes_validator(manifest["kind"], manifest["apiVersion"]).validate(manifest)
+    _kubernetes_validator(manifest["kind"], manifest["apiVersion"], version).validate(manifest)

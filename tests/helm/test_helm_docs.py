@@ -17,6 +17,7 @@ from tests.helm.helm_render import (
     ROOT,
     load_values,
     render_chart,
+    validate_kubernetes,
 )
 
 GUIDE = ROOT / "docs" / "kubernetes.md"
@@ -94,6 +95,4 @@ def test_the_guide_examples_render_to_valid_manifests(block: str, fixture_chart:
     for manifest in rendered.manifests:
         if manifest["apiVersion"].startswith("monitoring.coreos.com"):
             continue  # checked by test_helm_manifests with the operator schemas
-        kubernetes_validate.validate(
-            manifest, kubernetes_validate.utils.latest_version(), strict=True
-        )
+        validate_kubernetes(manifest)

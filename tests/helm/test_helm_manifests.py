@@ -1,9 +1,10 @@
 """The chart lints clean, renders with every values set, and every manifest is valid Kubernetes.
 
-Built-in kinds are validated with kubernetes-validate (strict: unknown fields fail) against the
-newest Kubernetes it knows. The Prometheus Operator kinds have no schema there: they are checked
-against the hand-written schemas in ``prometheus-operator-schemas.json``, and the rules inside a
-PrometheusRule are checked by ``promtool check rules``.
+Built-in kinds are validated with kubernetes-validate's schemas (strict: unknown fields fail)
+for the newest Kubernetes it knows and for the oldest the chart supports (Chart.yaml). The
+Prometheus Operator kinds have no schema there: they are checked against the hand-written
+schemas in ``prometheus-operator-schemas.json``, and the rules inside a PrometheusRule are
+checked by ``promtool check rules``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.helm.helm_render import (
     CHART,
     CI_VALUES,
     KUBERNETES,
+    OLDEST_KUBERNETES,
     Rendered,
     load_values,
     render_chart,
@@ -58,7 +60,7 @@ def _validate_operator_object(manifest: dict[str, Any]) -> None:
 )
 def test_chart_lints_clean_in_strict_mode(values_file: Path | None) -> None:
     values = load_values(values_file) if values_file else None
-    report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES}.0")
+    report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES}")
     assert report["messages"] == []
     assert report["total_charts_linted"] == 1
 
@@ -72,11 +74,12 @@ def test_every_rendered_manifest_is_valid_kubernetes(rendered: Rendered) -> None
             _validate_operator_object(manifest)
             continue
         assert kind in BUILTIN_KINDS, f"{where}: no schema is known for this kind"
-        try:
-            validate_kubernetes(manifest)
-        except jsonschema.ValidationError as exc:
-            path = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{where} is invalid at {path}: {exc.message}")
+        for version in (KUBERNETES, OLDEST_KUBERNETES):
+            try:
+                validate_kubernetes(manifest, version)
+            except jsonschema.ValidationError as exc:
+                path = ".".join(str(p) for p in exc.path)
+                pytest.fail(f"{where} is invalid for Kubernetes {version} at {path}: {exc.message}")
 
 
 def test_names_are_unique_dns_names_in_the_release_namespace(rendered: Rendered) -> None:

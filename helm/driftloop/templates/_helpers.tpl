@@ -368,3 +368,38 @@ release: {{ . | quote }}
 {{- define "driftloop.fileStem" -}}
 {{- base . | trimSuffix ".yaml" | trimSuffix ".yml" | trimSuffix ".json" | trimPrefix "driftloop-" | trimPrefix "driftloop_" | lower | replace "_" "-" | replace "." "-" | trunc 40 | trimSuffix "-" }}
 {{- end }}
+
+{{/* An Ingress to one Service port: dict "ctx" . "name" n "component" c "service" svc "port" p "ingress" values. */}}
+{{- define "driftloop.ingress" -}}
+{{- $ing := .ingress }}
+{{- $backend := dict "service" (dict "name" .service "port" (dict "number" .port)) }}
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {{ .name }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "driftloop.labels" .ctx | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+  {{- with $ing.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- with $ing.className }}
+  ingressClassName: {{ . }}
+  {{- end }}
+  {{- with $ing.tls }}
+  tls:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- $http := dict "paths" (list (dict "path" $ing.path "pathType" $ing.pathType "backend" $backend)) }}
+  {{- $rules := list }}
+  {{- range (default (list "") $ing.hosts) }}
+  {{- $rule := dict "http" $http }}
+  {{- if . }}{{ $_ := set $rule "host" . }}{{ end }}
+  {{- $rules = append $rules $rule }}
+  {{- end }}
+  rules:
+    {{- toYaml $rules | nindent 4 }}
+{{- end }}

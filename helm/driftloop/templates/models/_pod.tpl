@@ -101,16 +101,30 @@ spec:
         - {{ .name | quote }}
         - --champion
         - {{ printf "http://127.0.0.1:%v" $m.bento.port | quote }}
+        {{- with $m.champion.version }}
+        - --champion-version
+        - {{ . | toString | quote }}
+        {{- end }}
         {{- if $m.challenger.enabled }}
         - --challenger
         - {{ printf "http://%s:%v" (include "driftloop.model.challengerName" (dict "ctx" $ctx "model" .name)) $m.bento.port | quote }}
+        {{- with $m.challenger.version }}
+        - --challenger-version
+        - {{ . | toString | quote }}
+        {{- end }}
         - --mode
         - {{ $m.routing.mode | quote }}
         - --weight
         - {{ $m.routing.weight | toString | quote }}
+        {{- with $m.routing.stickyKey }}
+        - --sticky-key
+        - {{ . | quote }}
+        {{- end }}
         {{- end }}
         - --monitor
         - {{ default (include "driftloop.monitor.url" $ctx) $s.monitorUrl | quote }}
+        - --host
+        - "0.0.0.0"
         - --port
         - {{ $s.port | quote }}
         - --admin-port

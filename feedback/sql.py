@@ -1,0 +1,124 @@
+"""SQL expressions that pull typed values out of JSON columns, per database, and their decoding.
+
+The join returns up to millions of rows; parsing every record's ``inputs`` and ``outputs`` JSON in
+Python would cost more than the join itself. Instead the database extracts each feature, the
+prediction, the scores and the label as scalar columns: numbers as ``float8``, other values as
+text with their JSON type when it is not a string, so the Python side decodes whole columns at
+once (:func:`decode`). Timestamps come as integers (PostgreSQL, microseconds) or ISO text
+(SQLite) and are converted by pandas in one call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    type_coerce,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+NUMBER_TYPES = {"number", "integer", "real"}
+
+
+def sqlite_safe(key: str) -> bool:
+    """SQLite's JSON paths (3.40) cannot quote ``"`` or ``\\`` inside a key."""
+    return '"' not in key and "\\" not in key
+
+
+def _sqlite_path(keys: tuple[str | int, ...]) -> str:
+    path = "$"
+    for key in keys:
+        path += f"[{key}]" if isinstance(key, int) else f'."{key}"'
+    return path
+
+
+class Extractor:
+    """Builds the extraction expressions for one dialect (``postgresql`` or ``sqlite``)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+
+    def number(self, column: Any, *keys: str | int) -> ColumnElement[Any]:
+        """The value at ``keys`` as a float, NULL when it is not a JSON number."""
+        if self.postgres:
+            parts = [literal(str(k)) for k in keys]
+            node = func.jsonb_extract_path(column, *parts)
+            text = func.jsonb_extract_path_text(column, *parts)
+            return case((func.jsonb_typeof(node) == "number", cast(text, Float)), else_=null())
+        value = func.json_extract(column, literal(_sqlite_path(keys)))
+        kind = func.json_type(column, literal(_sqlite_path(keys)))
+        return case((kind.in_(["integer", "real"]), type_coerce(value, Float)), else_=null())
+
+    def scalar(self, column: Any, *keys: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        """The value at ``keys`` (the whole document when none) and its JSON type when decoding
+        needs it (NULL for strings and, on SQLite, numbers, which arrive typed)."""
+        if self.postgres:
+            parts = [literal(k) for k in keys]
+            node = func.jsonb_extract_path(column, *parts) if keys else column
+            text = (
+                func.jsonb_extract_path_text(column, *parts)
+                if keys
+                else column.op("#>>")(literal_column("'{}'::text[]"))
+            )
+            kind = func.jsonb_typeof(node)
+            return type_coerce(text, String), case((kind != "string", kind), else_=null())
+        path = literal(_sqlite_path(keys))
+        kind = func.json_type(column, path)
+        flagged = case((kind.in_(["true", "false", "object", "array"]), kind), else_=null())
+        return func.json_extract(column, path), flagged
+
+    def epoch_us(self, column: Any) -> ColumnElement[Any]:
+        """A timestamp as microseconds since 1970 (PostgreSQL) or its stored text (SQLite)."""
+        if self.postgres:
+            return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+        return type_coerce(column, String)
+
+    def timestamps(self, values: list[Any]) -> pd.Series:
+        """Decode :meth:`epoch_us` values to a UTC datetime column."""
+        if self.postgres:
+            return pd.Series(pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True))
+        return pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True))
+
+
+def _decode_one(value: Any, kind: Any) -> Any:
+    if value is None or kind is None:
+        return value
+    if kind in ("true", "false"):
+        return kind == "true"
+    if kind == "boolean":
+        return value == "true"
+    if kind in NUMBER_TYPES:
+        number = float(value)
+        return int(number) if number.is_integer() and "." not in str(value) else number
+    if kind in ("object", "array"):
+        return json.loads(value)
+    return value
+
+
+def decode(values: list[Any], kinds: list[Any]) -> pd.Series:
+    """A column of JSON scalars from :meth:`Extractor.scalar`: typed values, None for null."""
+    series = pd.Series(values, dtype=object)
+    flagged = {k for k in set(kinds) if k is not None}
+    if not flagged:
+        return series.infer_objects()
+    if flagged <= NUMBER_TYPES | {"null"} and not _has_strings(values, kinds):
+        return pd.to_numeric(series, errors="coerce")
+    return pd.Series(
+        [_decode_one(v, k) for v, k in zip(values, kinds, strict=True)], dtype=object
+    ).infer_objects()
+
+
+def _has_strings(values: list[Any], kinds: list[Any]) -> bool:
+    return any(k is None and v is not None for v, k in zip(values, kinds, strict=True))
