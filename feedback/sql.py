@@ -51,15 +51,14 @@ class Extractor:
         self.postgres = dialect == "postgresql"
 
     def number(self, column: Any, *keys: str | int) -> ColumnElement[Any]:
-        """The value at ``keys`` as a float, NULL when it is not a JSON number."""
+        """The value at ``keys`` as a float, NULL when it is not a JSON number (PostgreSQL)."""
         if self.postgres:
             parts = [literal(str(k)) for k in keys]
             node = func.jsonb_extract_path(column, *parts)
             text = func.jsonb_extract_path_text(column, *parts)
             return case((func.jsonb_typeof(node) == "number", cast(text, Float)), else_=null())
-        value = func.json_extract(column, literal(_sqlite_path(keys)))
-        kind = func.json_type(column, literal(_sqlite_path(keys)))
-        return case((kind.in_(["integer", "real"]), type_coerce(value, Float)), else_=null())
+        # SQLite returns JSON numbers typed; anything else is coerced to NaN on the Python side.
+        return func.json_extract(column, literal(_sqlite_path(keys)))
 
     def scalar(self, column: Any, *keys: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """The value at ``keys`` (the whole document when none) and its JSON type when decoding

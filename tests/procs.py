@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from driftloop.demo.procs import free_port, wait_http
 
@@ -37,10 +38,11 @@ class MonitorProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
 
     def start(self) -> MonitorProcess:
         """Start the monitor (migrating the database) and wait until it is ready."""
-        log = (self.logdir / f"monitor-{self.port}.log").open("ab")
+        log = self._log = (self.logdir / f"monitor-{self.port}.log").open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -71,6 +73,9 @@ class MonitorProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> MonitorProcess:
         return self.start()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -47,12 +48,14 @@ class ProcessGroup:
     def __init__(self, logdir: Path) -> None:
         self.logdir = logdir
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.logs: list[BinaryIO] = []
 
     def start(
         self, name: str, args: list[str], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         """Start ``args`` with output to ``<logdir>/<name>.log``."""
         log = (self.logdir / f"{name}.log").open("wb")
+        self.logs.append(log)
         process = subprocess.Popen(
             args,
             stdout=log,
@@ -82,3 +85,6 @@ class ProcessGroup:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.procs.clear()
+        for log in self.logs:
+            log.close()
+        self.logs.clear()

@@ -57,8 +57,13 @@ class PrometheusProcess:
         """Write the config, start Prometheus and wait until it is ready."""
         config = self.workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump(self.config()))
-        log = (self.workdir / "prometheus.log").open("ab")
-        self.process = subprocess.Popen(
+        with (self.workdir / "prometheus.log").open("ab") as log:
+            self.process = self._spawn(config, log)
+        wait_http(f"{self.url}/-/ready", 60, self.process)
+        return self
+
+    def _spawn(self, config: Path, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 self.binary,
                 f"--config.file={config}",
@@ -71,8 +76,6 @@ class PrometheusProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_http(f"{self.url}/-/ready", 60, self.process)
-        return self
 
     def query(self, expr: str) -> dict[str, Any]:
         """``/api/v1/query`` at the current time; raises on an HTTP or PromQL error."""

@@ -139,23 +139,33 @@ def _start_bento(stack: Stack) -> str:
         "BENTOML_DO_NOT_TRACK": "true",
     }
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
-    log = (stack.workdir / "bento.log").open("ab")
-    process = subprocess.Popen(
-        [bentoml, "serve", "service:Iris", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=BENTO_DIR,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
+    with (stack.workdir / "bento.log").open("ab") as log:
+        process = subprocess.Popen(
+            [bentoml, "serve", "service:Iris", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=BENTO_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     stack.procs.append(process)
     return f"http://127.0.0.1:{port}"
 
 
 def _start_sidecar(stack: Stack, bento: str) -> None:
     port, admin = free_port(), free_port()
-    log = (stack.workdir / "sidecar.log").open("ab")
-    process = subprocess.Popen(
+    with (stack.workdir / "sidecar.log").open("ab") as log:
+        process = _spawn_sidecar(stack, bento, port, admin, log)
+    stack.procs.append(process)
+    stack.sidecar_url = f"http://127.0.0.1:{port}"
+    stack.sidecar_admin = f"http://127.0.0.1:{admin}"
+    wait_http(f"{stack.sidecar_admin}/healthz", 60, process)
+
+
+def _spawn_sidecar(
+    stack: Stack, bento: str, port: int, admin: int, log: Any
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable, "-m", "driftloop", "sidecar",
             "--model", MODEL,
@@ -172,10 +182,6 @@ def _start_sidecar(stack: Stack, bento: str) -> None:
         env={**os.environ, "DRIFTLOOP_SIDECAR_CAPTURE__BATCH_AGE_SECONDS": "0.2"},
         start_new_session=True,
     )
-    stack.procs.append(process)
-    stack.sidecar_url = f"http://127.0.0.1:{port}"
-    stack.sidecar_admin = f"http://127.0.0.1:{admin}"
-    wait_http(f"{stack.sidecar_admin}/healthz", 60, process)
 
 
 def _setup(stack: Stack, rng: random.Random, webhook: str) -> None:

@@ -36,7 +36,7 @@ from tests.helm.helm_render import (
 
 OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 BUILTIN_KINDS = {
-    "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Job", "NetworkPolicy",
+    "ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job", "NetworkPolicy",
     "Pod", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount", "StatefulSet",
 }  # fmt: skip
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

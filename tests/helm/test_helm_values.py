@@ -59,6 +59,16 @@ SCHEMA_REJECTS = [
         id="bad-pdb",
     ),
     pytest.param(
+        {"monitor": {"ingress": {"hosts": ["https://driftloop.example.com"]}}},
+        "hosts",
+        id="ingress-host-with-scheme",
+    ),
+    pytest.param(
+        {"modelDefaults": {"routing": {"stickyKey": "X-User-ID"}}},
+        "stickyKey",
+        id="sticky-key-without-kind",
+    ),
+    pytest.param(
         {"modelDefaults": {"sidecar": {"spool": {"mountPath": "spool"}}}},
         "mountPath",
         id="relative-spool-path",

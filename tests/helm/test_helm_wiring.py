@@ -389,3 +389,19 @@ def test_the_readme_install_command_renders() -> None:
     rendered = render_chart(CHART, values)
     deployment = rendered.get("Deployment", "dl-driftloop-iris")
     assert _container(deployment, "bento")["image"] == "registry.example.com/iris:3"
+
+
+def test_ingresses_reach_the_monitor_or_the_model_sidecar(rendered: Rendered) -> None:
+    services = {s["metadata"]["name"]: s for s in rendered.of_kind("Service")}
+    for ingress in rendered.of_kind("Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                service = services[backend["name"]]
+                (port,) = [
+                    p for p in service["spec"]["ports"] if p["port"] == backend["port"]["number"]
+                ]
+                component = service["metadata"]["labels"]["app.kubernetes.io/component"]
+                assert component in {"monitor", "model"}
+                assert port["targetPort"] == "http"
+                assert service["spec"]["selector"].get("driftloop.io/variant") in {None, "champion"}

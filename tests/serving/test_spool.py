@@ -129,6 +129,7 @@ def test_sigkill_loses_nothing_the_spool_acknowledged(tmp_path: Path) -> None:
     process.wait()
     for line in process.stdout:  # acknowledgements still in the pipe count too
         acknowledged = max(acknowledged, int(line))
+    process.stdout.close()
     spool = DiskSpool(tmp_path, segment_bytes=4096)
     values = []
     while (entry := spool.peek()) is not None:

@@ -1,4 +1,4 @@
-"""The example receiver (``docs/examples/receiver.py``) served by uvicorn in a thread on loopback."""
+"""The example receiver (``docs/examples/receiver.py``) run by uvicorn in a thread on loopback."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def receiver_module() -> ModuleType:
     name = "driftloop_example_receiver"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, RECEIVER_PATH)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

@@ -3,6 +3,7 @@ between firing and delivery."""
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 import warnings
@@ -84,6 +85,7 @@ def test_a_trigger_sent_while_the_receiver_is_down_arrives_once_it_is_up(
     assert body["callback_url"].endswith("/v1/models/iris/versions")
 
 
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # see start()
 def test_a_trigger_survives_sigkill_of_the_monitor_before_delivery(tmp_path: Path) -> None:
     receiver = ReceiverServer([SECRET])
     env = {
@@ -115,6 +117,7 @@ def test_a_trigger_survives_sigkill_of_the_monitor_before_delivery(tmp_path: Pat
             log = httpx.get(f"{second.url}/v1/webhooks/deliveries/{webhook_id}").json()
         finally:
             second.stop()
+    gc.collect()  # finalize MonitorProcess's log files while the warning filter is on
     assert got[0]["body"]["evidence"]["note"] == "kill me"
     assert receiver.received()["rejected"] == []
     assert log["status"] == "delivered"

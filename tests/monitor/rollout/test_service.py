@@ -1,0 +1,233 @@
+"""Rollouts driven through the monitor's API and its job, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from driftloop.clock import FrozenClock
+from tests.monitor.rollout.traffic import MODEL, register, send, start
+
+FAST = {
+    "min_step_samples": 50,
+    "min_step_seconds": 60,
+    "min_compare_samples": 30,
+    "tuning_samples": 200,
+    "steps": [0.5, 1.0],
+    "srm_grace_seconds": 5,
+}
+
+
+def run_jobs(client: TestClient) -> None:
+    client.app.state.driftloop.jobs.run_once()  # type: ignore[attr-defined]
+
+
+def routing(client: TestClient) -> dict[str, Any]:
+    response = client.get(f"/v1/models/{MODEL}/routing")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def history(client: TestClient) -> list[dict[str, Any]]:
+    response = client.get(f"/v1/models/{MODEL}/rollout")
+    assert response.status_code == 200, response.text
+    return list(response.json()["decisions"])
+
+
+def roles(client: TestClient) -> dict[str, str]:
+    versions = client.get(f"/v1/models/{MODEL}").json()["versions"]
+    return {v["version"]: v["role"] for v in versions}
+
+
+def test_a_better_challenger_walks_every_step_and_is_promoted(
+    rollout_client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    client, clock, rng = rollout_client, frozen_clock, np.random.default_rng(1)
+    register(client)
+    assert client.get(f"/v1/models/{MODEL}/routing").status_code == 404
+    start(client, **FAST)
+    policy = routing(client)
+    assert policy["mode"] == "shadow"
+    assert policy["champion"] == {"version": "v1", "url": "http://127.0.0.1:9/a"}
+    assert policy["challenger"] == {"version": "v2", "url": None}
+    assert roles(client) == {"v1": "champion", "v2": "challenger"}
+
+    send(client, rng, clock.now() + timedelta(seconds=1), 200, mode="shadow")
+    clock.advance(120)
+    run_jobs(client)
+    policy = routing(client)
+    assert (policy["mode"], policy["weight"], policy["revision"]) == ("canary", 0.5, 2)
+
+    send(client, rng, clock.now() + timedelta(seconds=10), 300, mode="canary", weight=0.5)
+    clock.advance(120)
+    run_jobs(client)
+    assert (routing(client)["mode"], routing(client)["weight"]) == ("canary", 1.0)
+
+    send(client, rng, clock.now() + timedelta(seconds=10), 100, mode="canary", weight=1.0)
+    clock.advance(120)
+    run_jobs(client)
+    policy = routing(client)
+    assert policy["mode"] == "single"
+    assert policy["champion"]["version"] == "v2"
+    assert policy["challenger"] is None
+    assert roles(client) == {"v1": "retired", "v2": "champion"}
+
+    decisions = history(client)
+    assert [d["decision"] for d in decisions] == ["start", "advance", "advance", "promote"]
+    promote = decisions[-1]
+    assert promote["actor"] == "auto"
+    assert promote["reason"].startswith("non_inferior")
+    evidence = promote["evidence"]
+    assert evidence["difference"]["running_lower"] > -0.01
+    assert evidence["samples"]["challenger"] >= 50
+    assert evidence["guardrails"]["error_rate"]["ok"] is True
+    assert evidence["guardrails"]["latency_p99"]["ok"] is True
+    assert 0.0 <= evidence["srm"]["p_value"] <= 1.0
+    assert decisions[1]["evidence"]["comparison"] == "paired"
+
+    gate = client.get(f"/v1/models/{MODEL}/gate")
+    assert gate.status_code == 200
+    assert gate.json()["allowed"] is True
+    section = client.get(f"/v1/models/{MODEL}").json()["rollout"]
+    assert section["status"] == "promoted"
+    metrics = client.get("/metrics").text
+    assert f'driftloop_rollout_decisions_total{{decision="promote",model="{MODEL}"}} 1.0' in metrics
+    assert f'driftloop_rollout_state{{model="{MODEL}",state="promoted"}} 1.0' in metrics
+
+
+def test_a_worse_challenger_is_rolled_back_in_shadow(
+    rollout_client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    client, clock, rng = rollout_client, frozen_clock, np.random.default_rng(2)
+    register(client)
+    start(client, **FAST)
+    send(client, rng, clock.now() + timedelta(seconds=1), 200, mode="shadow", accuracy=(0.95, 0.5))
+    clock.advance(30)
+    run_jobs(client)
+    policy = routing(client)
+    assert (policy["mode"], policy["champion"]["version"], policy["challenger"]) == (
+        "single", "v1", None
+    )
+    assert roles(client) == {"v1": "champion", "v2": "retired"}
+    rollback = history(client)[-1]
+    assert rollback["decision"] == "rollback"
+    assert rollback["reason"].startswith("inferior")
+    assert rollback["evidence"]["difference"]["running_upper"] < -0.01
+    gate = client.get(f"/v1/models/{MODEL}/gate")
+    assert gate.status_code == 412
+    assert gate.json()["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    ("traffic", "reason", "failing"),
+    [
+        ({"challenger_errors": 0.3}, "error_rate", "error_rate"),
+        ({"challenger_latency": 80.0}, "latency", "latency_p99"),
+        ({"weight": 0.2}, "sample_ratio_mismatch", "sample_ratio"),
+    ],
+    ids=["errors", "latency", "skewed-split"],
+)
+def test_a_failing_guardrail_or_split_rolls_the_canary_back(
+    rollout_client: TestClient,
+    frozen_clock: FrozenClock,
+    traffic: dict[str, Any],
+    reason: str,
+    failing: str,
+) -> None:
+    client, clock, rng = rollout_client, frozen_clock, np.random.default_rng(3)
+    register(client)
+    start(client, **{**FAST, "shadow": False}, min_step_samples=10_000)
+    send(client, rng, clock.now() + timedelta(seconds=10), 1500, mode="canary",
+         **{"weight": 0.5, "accuracy": (0.8, 0.8), **traffic})
+    clock.advance(300)
+    run_jobs(client)
+    decision = history(client)[-1]
+    assert decision["decision"] == "rollback"
+    assert decision["reason"].startswith(reason)
+    gate = client.get(f"/v1/models/{MODEL}/gate")
+    assert gate.status_code == 412
+    assert failing in gate.json()["failing"] or failing == "sample_ratio"
+    assert routing(client)["mode"] == "single"
+
+
+def test_operators_pause_resume_and_promote_and_repeats_are_harmless(
+    rollout_client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    client, clock, rng = rollout_client, frozen_clock, np.random.default_rng(4)
+    register(client)
+    start(client, **FAST)
+    url = f"/v1/models/{MODEL}/rollout"
+    assert client.post(url, json={"action": "pause"}).status_code == 200
+    assert client.post(url, json={"action": "pause"}).status_code == 200
+    assert client.get(f"/v1/models/{MODEL}/gate").status_code == 409
+    send(client, rng, clock.now() + timedelta(seconds=1), 200, mode="shadow")
+    clock.advance(120)
+    run_jobs(client)
+    assert routing(client)["mode"] == "shadow"  # paused: assessed, not moved
+    body = client.get(url).json()
+    assert body["rollout"]["evidence"]["verdict"]["action"] == "advance"
+
+    assert client.post(url, json={"action": "resume"}).status_code == 200
+    promoted = client.post(url, json={"action": "promote", "reason": "checked by hand"})
+    assert promoted.status_code == 200, promoted.text
+    assert routing(client)["champion"]["version"] == "v2"
+    assert client.post(url, json={"action": "promote"}).status_code == 200
+    conflict = client.post(url, json={"action": "rollback"})
+    assert conflict.status_code == 409
+    assert "promoted already" in conflict.json()["detail"]
+    assert [(d["decision"], d["actor"]) for d in history(client)] == [
+        ("start", "admin"), ("pause", "admin"), ("resume", "admin"), ("promote", "admin")
+    ]
+    assert history(client)[-1]["reason"] == "checked by hand"
+
+
+def test_a_new_challenger_supersedes_the_running_rollout(
+    rollout_client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    client = rollout_client
+    register(client)
+    first = start(client, **FAST)
+    assert start(client, **FAST)["rollout"]["id"] == first["rollout"]["id"]  # same: no-op
+    second = start(client, "v3", **FAST)
+    assert second["rollout"]["challenger"] == "v3"
+    assert routing(client)["challenger"]["version"] == "v3"
+    assert roles(client) == {"v1": "champion", "v2": "retired", "v3": "challenger"}
+    body = client.get(f"/v1/models/{MODEL}/rollout").json()
+    assert body["earlier"][0]["status"] == "superseded"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"action": "start"}, 422, "needs the challenger 'version'"),
+        ({"action": "start", "version": "v1"}, 422, "already the champion"),
+        ({"action": "start", "version": "v2", "config": {"marjin": 1}}, 422, "marjin"),
+        ({"action": "start", "version": "v2", "config": {"steps": [0.5]}}, 422, "must be 1.0"),
+        ({"action": "jump"}, 422, "action"),
+        ({"action": "resume"}, 409, "no rollout"),
+        ({"action": "pause", "version": "v2"}, 422, "takes no version"),
+    ],
+    ids=["no-version", "champion", "unknown-setting", "bad-plan", "bad-action", "none", "extra"],
+)
+def test_bad_actions_are_refused_with_a_message(
+    rollout_client: TestClient, body: dict[str, Any], status: int, message: str
+) -> None:
+    register(rollout_client)
+    response = rollout_client.post(f"/v1/models/{MODEL}/rollout", json=body)
+    assert response.status_code == status, response.text
+    assert message in response.text
+    assert rollout_client.get(f"/v1/models/{MODEL}/routing").status_code == 404
+
+
+def test_unknown_models_are_404_everywhere(rollout_client: TestClient) -> None:
+    for path in ("routing", "gate", "rollout"):
+        response = rollout_client.get(f"/v1/models/nope/{path}")
+        assert response.status_code == 404
+        assert "nope" in response.json()["detail"]
+    register(rollout_client)
+    assert rollout_client.get(f"/v1/models/{MODEL}/gate").status_code == 412
+    assert rollout_client.get(f"/v1/models/{MODEL}/rollout").status_code == 404

@@ -1,0 +1,215 @@
+"""The proxy against real upstreams on loopback: forwarding, ids, errors, shadow copies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from driftloop.serving.metrics import ProxyMetrics, ShippingMetrics
+from driftloop.serving.proxy import ProxyApp
+from driftloop.serving.routing import Mode, RoutingPolicy, Upstream
+from driftloop.serving.shipper import Shipper
+from driftloop.serving.spool import MemorySpool
+from driftloop.settings import CaptureSettings
+from tests.procs import free_port
+from tests.serving.servers import ServerThread, model_app
+from tests.serving.test_shipper import RecordingSink, wait_for
+
+ROWS = {"inputs": [{"a": 1.0}, {"a": 2.0}]}
+
+
+@pytest.fixture(scope="module")
+def champion() -> Iterator[ServerThread]:
+    with ServerThread(model_app("champ")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def slow_challenger() -> Iterator[ServerThread]:
+    with ServerThread(model_app("slow", delay=1.0)) as server:
+        yield server
+
+
+class Proxy:
+    """A ProxyApp served on loopback, with its registry and the records it shipped."""
+
+    def __init__(self, policy: RoutingPolicy, **options: Any) -> None:
+        self.registry = CollectorRegistry()
+        self.sink = RecordingSink()
+        self.shipper = Shipper(
+            "iris",
+            self.sink,
+            MemorySpool(),
+            ShippingMetrics(self.registry),
+            CaptureSettings(batch_records=50, batch_age_seconds=0.05),
+        )
+        self.app = ProxyApp("iris", policy, self.shipper, ProxyMetrics(self.registry), **options)
+        self.server = ServerThread(self.app)
+        self.url = self.server.url
+
+    def __enter__(self) -> Proxy:
+        self.shipper.start()
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.__exit__(*exc)
+        self.shipper.stop()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [r for b in self.sink.batches for r in b["records"]]
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, {"model": "iris", **labels}) or 0.0
+
+
+def single(url: str) -> RoutingPolicy:
+    return RoutingPolicy(Mode.single, Upstream("v1", url))
+
+
+def test_requests_are_forwarded_unchanged_except_hop_by_hop_headers(champion: ServerThread) -> None:
+    with Proxy(single(champion.url)) as proxy:
+        response = httpx.post(
+            f"{proxy.url}/echo/a/b?x=1&y=%20",
+            content=b"hello",
+            headers={
+                "X-Request-ID": "client-id-1",
+                "X-Custom": "kept",
+                "TE": "trailers",
+                "Proxy-Authorization": "Basic eA==",
+            },  # fmt: skip
+        )
+    assert response.status_code == 418
+    echoed = response.json()
+    assert (echoed["method"], echoed["path"], echoed["query"], echoed["body"]) == (
+        "POST", "/echo/a/b", "x=1&y=%20", "hello"
+    )  # fmt: skip
+    sent = dict(echoed["headers"])
+    assert sent["x-custom"] == "kept"
+    assert sent["x-request-id"] == "client-id-1"
+    assert "te" not in sent
+    assert "proxy-authorization" not in sent
+    assert response.headers["x-request-id"] == "client-id-1"
+    assert response.headers["x-driftloop-variant"] == "champion"
+    assert response.headers["x-upstream"] == "champ"
+
+
+@pytest.mark.parametrize(
+    "incoming", [None, "has space", "x" * 300], ids=["absent", "spaces", "long"]
+)
+def test_a_request_id_is_minted_when_absent_or_unusable(
+    champion: ServerThread, incoming: str | None
+) -> None:
+    headers = {"X-Request-ID": incoming} if incoming else {}
+    with Proxy(single(champion.url)) as proxy:
+        response = httpx.post(f"{proxy.url}/predict", json=ROWS, headers=headers)
+        wait_for(lambda: len(proxy.records()) == 2)
+    minted = response.headers["x-request-id"]
+    assert len(minted) == 32 and minted != incoming
+    assert [r["request_id"] for r in proxy.records()] == [f"{minted}-0", f"{minted}-1"]
+
+
+def test_a_streaming_response_streams_through(champion: ServerThread) -> None:
+    with (
+        Proxy(single(champion.url)) as proxy,
+        httpx.stream("GET", f"{proxy.url}/stream") as response,
+    ):
+        chunks = list(response.iter_text())
+    assert "".join(chunks) == "".join(f"chunk-{i};" for i in range(5))
+
+
+def test_predictions_are_captured_with_version_and_variant(champion: ServerThread) -> None:
+    with Proxy(single(champion.url)) as proxy:
+        response = httpx.post(f"{proxy.url}/predict", json=ROWS, headers={"X-Request-ID": "r1"})
+        assert response.status_code == 200
+        wait_for(lambda: len(proxy.records()) == 2)
+        records = proxy.records()
+        assert proxy.value("driftloop_sidecar_requests_total", variant="champion", code="200") == 1
+    assert [(r["request_id"], r["version"], r["variant"], r["outputs"]["prediction"]) for r in records] == [
+        ("r1-0", "v1", "champion", "champ"),
+        ("r1-1", "v1", "champion", "champ"),
+    ]  # fmt: skip
+
+
+def test_an_unreachable_upstream_is_a_counted_502_with_a_json_message() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Proxy(single(dead)) as proxy:
+        response = httpx.post(f"{proxy.url}/predict", json=ROWS)
+        assert response.status_code == 502
+        assert response.json()["error"].startswith("upstream unreachable")
+        assert (
+            proxy.value(
+                "driftloop_sidecar_upstream_errors_total", variant="champion", reason="connect"
+            )
+            == 1
+        )
+        wait_for(lambda: len(proxy.records()) == 2)
+    assert {r["status"] for r in proxy.records()} == {502}
+
+
+def test_a_slow_upstream_is_a_counted_504(slow_challenger: ServerThread) -> None:
+    with Proxy(single(slow_challenger.url), read_timeout=0.3) as proxy:
+        response = httpx.post(f"{proxy.url}/predict", json=ROWS)
+        assert response.status_code == 504
+        assert response.json()["error"].startswith("upstream timed out")
+        assert (
+            proxy.value(
+                "driftloop_sidecar_upstream_errors_total", variant="champion", reason="timeout"
+            )
+            == 1
+        )
+
+
+def test_a_slow_shadow_never_slows_the_client_and_pairs_by_request_id(
+    champion: ServerThread, slow_challenger: ServerThread
+) -> None:
+    policy = RoutingPolicy(
+        Mode.shadow, Upstream("v1", champion.url), Upstream("v2", slow_challenger.url)
+    )
+    with Proxy(policy) as proxy:
+        start = time.perf_counter()
+        for i in range(3):
+            response = httpx.post(
+                f"{proxy.url}/predict", json=ROWS, headers={"X-Request-ID": f"s{i}"}
+            )
+            assert response.json()[0]["prediction"] == "champ"
+            assert response.headers["x-driftloop-variant"] == "champion"
+        client_seconds = time.perf_counter() - start
+        wait_for(lambda: len(proxy.records()) == 12)
+    # Three answers took less than one challenger delay: nobody waited for the shadow.
+    assert client_seconds < 1.0
+    pairs = {(r["request_id"], r["variant"], r["version"]) for r in proxy.records()}
+    for i in range(3):
+        for row in range(2):
+            assert {(f"s{i}-{row}", "champion", "v1"), (f"s{i}-{row}", "shadow", "v2")} <= pairs
+
+
+def test_shadow_copies_beyond_the_limit_are_dropped_and_counted(
+    champion: ServerThread, slow_challenger: ServerThread
+) -> None:
+    policy = RoutingPolicy(
+        Mode.shadow, Upstream("v1", champion.url), Upstream("v2", slow_challenger.url)
+    )
+    with Proxy(policy, shadow_concurrency=2) as proxy:
+        for _ in range(6):
+            assert httpx.post(f"{proxy.url}/predict", json=ROWS).status_code == 200
+        assert proxy.value("driftloop_sidecar_shadow_requests_total", outcome="dropped") == 4
+        wait_for(lambda: proxy.value("driftloop_sidecar_shadow_requests_total", outcome="ok") == 2)
+
+
+def test_a_failing_shadow_never_fails_the_client(champion: ServerThread) -> None:
+    with ServerThread(model_app("broken", fail=True)) as broken:
+        policy = RoutingPolicy(
+            Mode.shadow, Upstream("v1", champion.url), Upstream("v2", broken.url)
+        )
+        with Proxy(policy) as proxy:
+            response = httpx.post(f"{proxy.url}/predict", json=ROWS)
+            assert response.status_code == 200
+            wait_for(
+                lambda: proxy.value("driftloop_sidecar_shadow_requests_total", outcome="error") == 1
+            )
