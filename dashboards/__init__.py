@@ -18,7 +18,7 @@ from driftloop.dashboards.build import (
     plan,
     rule_files,
 )
-from driftloop.dashboards.publish import PublishError, Published, connect, ensure_folder, publish
+from driftloop.dashboards.publish import Published, PublishError, connect, ensure_folder, publish
 from driftloop.dashboards.queries import PanelQuery, dashboard_queries
 
 __all__ = [

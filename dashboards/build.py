@@ -72,7 +72,9 @@ def plan(
                 changes.append(Change(path, content))
         if folder.is_dir():
             changes += [
-                Change(path, None) for path in sorted(folder.glob(pattern)) if path.name not in wanted
+                Change(path, None)
+                for path in sorted(folder.glob(pattern))
+                if path.name not in wanted
             ]
     return changes
 

@@ -19,6 +19,9 @@ from grafana_foundation_sdk.builders import timeseries as tsb
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
+Item = tsb.Panel | statb.Panel | tableb.Panel | statetimeline.Panel | db.Row
+"""Something a dashboard section adds: a panel, or a row header."""
+
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 """Every panel and variable queries the data source chosen in the ``datasource`` variable."""
 
@@ -38,10 +41,7 @@ def _target(query: Q, ref: str, *, table: bool = False) -> prom.Dataquery:
     target = prom.Dataquery().expr(query.expr).ref_id(ref)
     if query.legend:
         target = target.legend_format(query.legend)
-    if query.instant or table:
-        target = target.instant()
-    else:
-        target = target.range()
+    target = target.instant() if query.instant or table else target.range()
     if table:
         target = target.format("table")  # type: ignore[arg-type]
     return target
@@ -93,7 +93,9 @@ def timeseries(
             .show_legend(True)
             .calcs(["mean", "lastNotNull", "max"])
         )
-        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
+        .tooltip(
+            cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING)
+        )
     )
     if stack:
         panel = panel.stacking(cb.StackingConfig().mode(cm.StackingMode.NORMAL)).fill_opacity(40)
@@ -174,16 +176,15 @@ def table(
         panel = panel.with_target(_target(query, ref, table=True))
     if len(queries) > 1:
         panel = panel.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
-    panel = panel.with_transformation(
+    return panel.with_transformation(
         dm.DataTransformerConfig(
             id_val="organize",
             options={
-                "excludeByName": {name: True for name in hide},
+                "excludeByName": dict.fromkeys(hide, True),
                 "renameByName": rename or {},
             },
         )
     )
-    return panel
 
 
 def state_timeline(
@@ -255,13 +256,22 @@ def query_variable(
     return variable
 
 
+def add(dashboard: db.Dashboard, items: list[Item]) -> db.Dashboard:
+    """``dashboard`` with ``items`` appended in order (rows as rows, panels as panels)."""
+    for item in items:
+        dashboard = (
+            dashboard.with_row(item) if isinstance(item, db.Row) else dashboard.with_panel(item)
+        )
+    return dashboard
+
+
 def row(title: str) -> db.Row:
     """A row header."""
     return db.Row(title)
 
 
 def base(uid: str, title: str, description: str, tags: list[str]) -> db.Dashboard:
-    """A dashboard with Driftloop's defaults: UTC-neutral browser time, last 6 hours, 30 s refresh."""
+    """A dashboard with Driftloop's defaults: browser time zone, last 6 hours, 30 s refresh."""
     return (
         db.Dashboard(title)
         .uid(uid)

@@ -65,13 +65,16 @@ def dashboard_queries(data: dict[str, Any]) -> list[PanelQuery]:
             query = variable["query"]
             text = query["query"] if isinstance(query, dict) else str(query)
             out.append(
-                PanelQuery(title, f"${variable['name']}", "var", variable_as_promql(text), "variable")
+                PanelQuery(
+                    title, f"${variable['name']}", "var", variable_as_promql(text), "variable"
+                )
             )
     for annotation in data.get("annotations", {}).get("list", []):
         if "expr" in annotation:
             out.append(
-                PanelQuery(title, str(annotation["name"]), "annotation", annotation["expr"],
-                           "annotation")
+                PanelQuery(
+                    title, str(annotation["name"]), "annotation", annotation["expr"], "annotation"
+                )
             )
     return out
 

@@ -26,7 +26,9 @@ BUILT_IN_ANNOTATION: dict[str, Any] = {
 _VARIABLE_ONLY = {"interval": {"auto", "auto_count", "auto_min"}}
 
 
-def prometheus_annotation(name: str, expr: str, title: str, text: str, color: str) -> dict[str, Any]:
+def prometheus_annotation(
+    name: str, expr: str, title: str, text: str, color: str
+) -> dict[str, Any]:
     """An annotation drawn wherever ``expr`` returns a value (for example a rollout decision)."""
     return {
         "datasource": {"type": "prometheus", "uid": "${datasource}"},
@@ -43,7 +45,9 @@ def prometheus_annotation(name: str, expr: str, title: str, text: str, color: st
     }
 
 
-def to_dict(builder: db.Dashboard, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def to_dict(
+    builder: db.Dashboard, annotations: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The dashboard as a plain dict, ready for ``json.dumps`` and Grafana's import."""
     data: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     data["annotations"] = {"list": [BUILT_IN_ANNOTATION, *(annotations or [])]}

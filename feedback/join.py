@@ -33,6 +33,7 @@ from driftloop.store import LabelRow, Model, RecordRow
 from driftloop.store.feedback import PENDING_MODEL
 
 FETCH_ROWS = 50_000
+JOIN_WORK_MEM = "256MB"
 
 BASE_COLUMNS = [
     "request_id",
@@ -71,6 +72,7 @@ class _Query:
         self._add("received_at", x.epoch_us(RecordRow.received_at), "int")
         self._add("label_ts", x.epoch_us(LabelRow.label_ts), "int")
         self._add("_updated", x.epoch_us(LabelRow.updated_at), "int")
+        self._add("_pending", type_coerce(LabelRow.model_id == PENDING_MODEL, Integer), "int")
         self._add("latency_ms", type_coerce(RecordRow.latency_ms, Float), "float")
         self._add("status", type_coerce(RecordRow.status, Integer), "int")
         self._scalar("label", LabelRow.label)
@@ -167,7 +169,9 @@ class _Query:
         if scores is not None:
             data["scores"] = scores
         data["_updated"] = pd.Series(raw["_updated"], dtype=object)
-        return pd.DataFrame(data)
+        frame = pd.DataFrame(data)
+        frame.attrs["pending"] = bool(np.asarray(raw["_pending"], dtype=bool).any())
+        return frame
 
     def _scores(self, raw: dict[str, Any], scalar: Callable[[str], pd.Series]) -> Any:
         if not self.classes:
@@ -230,6 +234,8 @@ def fetch_copy(
     sink = io.BytesIO()
     lines = 0
     try:
+        # One hash of a million labels fits in memory: no spilling the join to temporary files.
+        cursor.execute(f"SET LOCAL work_mem = '{JOIN_WORK_MEM}'")
         with cursor.copy(
             f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params
         ) as copy:
@@ -269,7 +275,7 @@ def labeled_rows(
 
     Columns: :data:`BASE_COLUMNS`, then one per input feature of the schema (a feature named like
     a base column is prefixed ``input.``), then ``scores`` (class -> probability, keys as strings)
-    when the model logs scores. Rows are ordered by prediction time, then request id and variant.
+    when the model logs scores. Rows are ordered by prediction time (ties in no set order).
     ``progress(done, total)`` is called as rows are fetched (it costs one counting query more).
     """
     schema = ModelSchema.model_validate(model.schema)
@@ -288,12 +294,13 @@ def labeled_rows(
     if progress is not None:
         progress(total, total)
     frame = query.frame(raw)
-    if len(frame) and frame.duplicated(["request_id", "variant"]).any():
+    if frame.attrs.pop("pending") and frame.duplicated(["request_id", "variant"]).any():
         # A pending label and a model's own label for one request id (a race between two uploads):
-        # the one written last is the truth.
+        # the one written last is the truth. Only possible when a pending label was joined.
         frame = frame.sort_values("_updated").drop_duplicates(["request_id", "variant"], keep="last")
     frame = frame.drop(columns="_updated")
-    return frame.sort_values(["ts", "request_id", "variant"], kind="stable", ignore_index=True)
+    order = np.argsort(frame["ts"].to_numpy(), kind="stable")
+    return frame.take(order).reset_index(drop=True)
 
 
 def label_count(session: Session, model: Model, *, since: datetime | None = None) -> int:

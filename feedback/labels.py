@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, any_, delete, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,6 +58,8 @@ class LabelResult:
 
 def same_value(a: Any, b: Any) -> bool:
     """True when two labels are the same value *and* kind (``True`` is not ``1``)."""
+    if type(a) is type(b):
+        return bool(a == b)
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, int | float) and isinstance(b, int | float):
@@ -63,24 +67,55 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def _key(value: Any) -> tuple[str, Any]:
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", float(value))
+    return (type(value).__name__, value)
+
+
+class Conformer:
+    """Maps labels to the model's label type in O(1) per label (see :func:`conform`)."""
+
+    def __init__(self, schema: ModelSchema) -> None:
+        prediction = schema.prediction
+        self.regression = prediction.kind is PredictionKind.regression
+        self.classes = list(prediction.classes or [])
+        self.exact = {_key(c): c for c in self.classes}
+        by_text: dict[str, list[Any]] = {}
+        for known in self.classes:
+            by_text.setdefault(str(known), []).append(known)
+        self.by_text = {text: found[0] for text, found in by_text.items() if len(found) == 1}
+
+    def __call__(self, value: Any) -> Any:
+        """Return ``value`` as the model's label type, or raise ``ValueError`` saying why not."""
+        if self.regression:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"label {value!r} is not a number and the model is a regression")
+            return float(value)
+        if not self.classes:
+            return value
+        found = self.exact.get(_key(value), _MISSING)
+        if found is _MISSING:
+            found = self.by_text.get(str(value), _MISSING)
+        if found is _MISSING:
+            shown = self.classes if len(self.classes) <= 20 else [*self.classes[:20], "..."]
+            raise ValueError(f"label {value!r} is not a class of the model (classes: {shown})")
+        return found
+
+
+_MISSING = object()
+
+
 def conform(value: Any, schema: ModelSchema) -> Any:
-    """Return ``value`` as the model's label type, or raise ``ValueError`` saying why not."""
-    prediction = schema.prediction
-    if prediction.kind is PredictionKind.regression:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"label {value!r} is not a number and the model is a regression")
-        return float(value)
-    classes = prediction.classes
-    if not classes:
-        return value
-    for known in classes:
-        if same_value(known, value):
-            return known
-    matches = [known for known in classes if str(known) == str(value)]
-    if len(matches) == 1:
-        return matches[0]
-    shown = classes if len(classes) <= 20 else [*classes[:20], "..."]
-    raise ValueError(f"label {value!r} is not a class of the model (classes: {shown})")
+    """Return ``value`` as the model's label type, or raise ``ValueError`` saying why not.
+
+    Regression labels must be numbers (booleans are not); classification labels must be one of
+    the declared classes, matched by value and kind, or failing that by their text (``"1"`` is
+    class ``1`` when no other class reads ``1``). Without declared classes anything goes.
+    """
+    return Conformer(schema)(value)
 
 
 def dialect_insert(session: Session, table: Any) -> Any:
@@ -94,26 +129,53 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[start : start + CHUNK]
 
 
+def _among(session: Session, column: Any, values: Sequence[str]) -> Iterable[ColumnElement[bool]]:
+    """``column IN values`` as few statements: one array parameter on PostgreSQL (no parsing of
+    thousands of placeholders), chunks of :data:`CHUNK` on SQLite (its parameter limit)."""
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(literal(list(values), ARRAY(String)))
+        return
+    for chunk in _chunks(values):
+        yield column.in_(chunk)
+
+
 def _owners(session: Session, request_ids: Sequence[str]) -> dict[str, set[int]]:
     """Models whose records or labels show each request id."""
     owners: dict[str, set[int]] = {}
-    for chunk in _chunks(request_ids):
-        for table in (RecordRow, LabelRow):
-            rows = session.execute(
-                select(table.model_id, table.request_id)
-                .where(table.request_id.in_(chunk), table.model_id != PENDING_MODEL)
+    for table in (RecordRow.__table__, LabelRow.__table__):
+        for condition in _among(session, table.c.request_id, request_ids):
+            rows = session.connection().execute(
+                select(table.c.model_id, table.c.request_id)
+                .where(condition, table.c.model_id != PENDING_MODEL)
                 .distinct()
             )
-            for model_id, request_id in rows:
+            for model_id, request_id in rows.all():
                 owners.setdefault(request_id, set()).add(model_id)
     return owners
 
 
-def _existing(session: Session, request_ids: Sequence[str]) -> dict[tuple[int, str], LabelRow]:
-    out: dict[tuple[int, str], LabelRow] = {}
-    for chunk in _chunks(request_ids):
-        for row in session.scalars(select(LabelRow).where(LabelRow.request_id.in_(chunk))):
-            out[(row.model_id, row.request_id)] = row
+@dataclass(frozen=True)
+class _Prior:
+    label: Any
+    corrections: int
+    received_at: datetime
+
+
+def _existing(session: Session, request_ids: Sequence[str]) -> dict[tuple[int, str], _Prior]:
+    out: dict[tuple[int, str], _Prior] = {}
+    table = LabelRow.__table__
+    for condition in _among(session, table.c.request_id, request_ids):
+        rows = session.connection().execute(
+            select(
+                table.c.model_id,
+                table.c.request_id,
+                table.c.label,
+                table.c.corrections,
+                table.c.received_at,
+            ).where(condition)
+        )
+        for model_id, request_id, label, corrections, received_at in rows.all():
+            out[(model_id, request_id)] = _Prior(label, corrections, received_at)
     return out
 
 
@@ -132,7 +194,7 @@ def store_labels(session: Session, labels: Sequence[Label], now: datetime) -> La
     if owners:
         extra = {i for ids in owners.values() for i in ids} - set(by_id)
         by_id.update({m.id: m for m in session.scalars(select(Model).where(Model.id.in_(extra)))})
-    schemas = {i: ModelSchema.model_validate(m.schema) for i, m in by_id.items()}
+    schemas = {i: Conformer(ModelSchema.model_validate(m.schema)) for i, m in by_id.items()}
 
     errors: list[dict[str, object]] = []
     final: dict[tuple[int, str], tuple[Any, datetime]] = {}
@@ -161,7 +223,7 @@ def _resolve(
     models: dict[str, Model],
     owners: dict[str, set[int]],
     by_id: dict[int, Model],
-    schemas: dict[int, ModelSchema],
+    schemas: dict[int, Conformer],
 ) -> tuple[str | None, int, Any]:
     if label.model is not None:
         model = models.get(label.model)
@@ -177,7 +239,7 @@ def _resolve(
             return None, PENDING_MODEL, label.label
         model_id = next(iter(found))
     try:
-        return None, model_id, conform(label.label, schemas[model_id])
+        return None, model_id, schemas[model_id](label.label)
     except ValueError as exc:
         return f"model {by_id[model_id].name!r}: {exc}", model_id, None
 
@@ -225,14 +287,13 @@ def _write(
             }
         )
     if adopted:
-        for chunk in _chunks(adopted):
-            session.execute(
-                delete(LabelRow).where(
-                    LabelRow.model_id == PENDING_MODEL, LabelRow.request_id.in_(chunk)
-                )
+        table = LabelRow.__table__
+        for condition in _among(session, table.c.request_id, adopted):
+            session.connection().execute(
+                delete(table).where(table.c.model_id == PENDING_MODEL, condition)
             )
     if rows:
-        insert = dialect_insert(session, LabelRow)
+        insert = dialect_insert(session, LabelRow.__table__)
         statement = insert.on_conflict_do_update(
             index_elements=["model_id", "request_id"],
             set_={
@@ -242,4 +303,4 @@ def _write(
                 "corrections": insert.excluded.corrections,
             },
         )
-        session.execute(statement, rows)
+        session.connection().execute(statement, rows)

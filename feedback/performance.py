@@ -15,7 +15,7 @@ from driftloop.contract import FeatureKind, ModelSchema, PredictionKind
 from driftloop.feedback.classification import classification_metrics, score_metrics
 from driftloop.feedback.intervals import Metric, normal_mean, wilson
 from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
-from driftloop.feedback.labels import conform
+from driftloop.feedback.labels import Conformer
 from driftloop.feedback.regression import regression_metrics
 from driftloop.settings import FeedbackSettings
 from driftloop.store import Model
@@ -134,9 +134,10 @@ def evaluate(
 def _conformed(values: pd.Series, schema: ModelSchema) -> pd.Series:
     """Values mapped to the model's label type; NaN where they do not fit."""
     mapping: dict[Any, Any] = {}
+    conform = Conformer(schema)
     for value in pd.unique(values.dropna()):
         try:
-            mapping[value] = conform(value.item() if hasattr(value, "item") else value, schema)
+            mapping[value] = conform(value.item() if hasattr(value, "item") else value)
         except ValueError:
             mapping[value] = None
     return values.map(lambda v: mapping.get(v) if pd.notna(v) else None)

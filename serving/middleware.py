@@ -22,11 +22,11 @@ import time
 import uuid
 from typing import Any
 
-from driftloop.serving.capture import Captured, RecordShape
-from driftloop.serving.shipper import Shipper
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftloop.clock import Clock, SystemClock
+from driftloop.serving.capture import Captured, RecordShape
+from driftloop.serving.shipper import Shipper
 from driftloop.settings import CaptureSettings
 
 __all__ = ["DriftloopMiddleware"]

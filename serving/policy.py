@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from driftloop.serving.capture import RecordShape
-from driftloop.serving.metrics import ProxyMetrics
-from driftloop.serving.routing import RoutingPolicy
 
 from driftloop.contract import ModelSchema
 from driftloop.errors import ConfigurationError
+from driftloop.serving.capture import RecordShape
+from driftloop.serving.metrics import ProxyMetrics
+from driftloop.serving.routing import RoutingPolicy
 
 __all__ = ["PolicyPoller"]
 

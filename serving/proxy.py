@@ -22,14 +22,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-from driftloop.serving.capture import Captured, find_path
-from driftloop.serving.metrics import ProxyMetrics
-from driftloop.serving.routing import RoutingPolicy, Upstream, choose
-from driftloop.serving.shipper import Shipper
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from driftloop.clock import Clock, SystemClock
+from driftloop.serving.capture import Captured, find_path
+from driftloop.serving.metrics import ProxyMetrics
+from driftloop.serving.routing import RoutingPolicy, Upstream, choose
+from driftloop.serving.shipper import Shipper
 
 __all__ = ["HOP_BY_HOP", "ProxyApp", "make_client", "valid_request_id"]
 
@@ -150,11 +150,14 @@ class ProxyApp:
             await asyncio.wait(list(self._tasks), timeout=5)
         for client in self._clients.values():
             await client.close()
+        self._clients.clear()
 
     # -- the request path ---------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            if scope["type"] == "websocket":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            elif scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
         start = time.perf_counter()
@@ -270,6 +273,16 @@ class ProxyApp:
             return await client.request(
                 method, target, headers=pairs, data=body or None, allow_redirects=False
             )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _read_body(
         self, receive: Receive

@@ -25,7 +25,6 @@ from driftloop.serving.capture import Captured, RecordShape, extract_records
 from driftloop.serving.metrics import ShippingMetrics
 from driftloop.serving.sink import Outcome, Sink
 from driftloop.serving.spool import Spool
-
 from driftloop.settings import CaptureSettings
 
 __all__ = ["Shipper"]

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+
+from driftloop.clock import Clock, SystemClock
 from driftloop.serving.admin import AdminApp
 from driftloop.serving.metrics import ProxyMetrics, ShippingMetrics, make_registry
 from driftloop.serving.policy import PolicyPoller
@@ -23,8 +25,6 @@ from driftloop.serving.routing import Mode, RoutingPolicy, Upstream
 from driftloop.serving.shipper import Shipper
 from driftloop.serving.sink import HttpSink, Outcome
 from driftloop.serving.spool import DiskSpool, MemorySpool, Spool
-
-from driftloop.clock import Clock, SystemClock
 from driftloop.settings import CaptureSettings, SidecarSettings
 
 __all__ = ["Sidecar", "make_shipper", "policy_from_settings", "run_sidecar"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from driftloop.cli import bento, dashboards, db, demo, drift, monitor, sidecar
+from driftloop.cli import bento, dashboards, db, demo, drift, monitor, retrain, sidecar, webhooks
+from driftloop.cli.compare import compare
 
 app = typer.Typer(
     name="driftloop",
@@ -35,11 +36,14 @@ def _root(
 
 app.command("monitor")(monitor.monitor)
 app.command("drift")(drift.drift)
+app.command("compare")(compare)
 app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(dashboards.app, name="dashboards")
 app.command("sidecar")(sidecar.sidecar)
 app.add_typer(bento.app, name="bento")
+app.command("retrain")(retrain.retrain)
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from driftloop.contract import Variant
 from driftloop.monitor.auth import require
+from driftloop.monitor.drift.frame import FeatureSpec
 from driftloop.monitor.evaluation.report import evidently_html
 from driftloop.monitor.profiles.baselines import BaselineCache
 from driftloop.monitor.reference import load_reference
@@ -52,23 +53,37 @@ def make_router(baselines: BaselineCache) -> APIRouter:
                     detail=f"model {name!r} has no usable reference dataset; "
                     "upload one with PUT /v1/models/{name}/reference",
                 )
-            query = select(RecordRow.inputs).where(RecordRow.model_id == model.id)
+            query = select(RecordRow.inputs, RecordRow.outputs).where(
+                RecordRow.model_id == model.id
+            )
             if version is not None:
                 query = query.where(RecordRow.version == version)
             if variant is not None:
                 query = query.where(RecordRow.variant == variant.value)
-            inputs = list(session.scalars(query.order_by(RecordRow.ts.desc()).limit(limit)))
-        if not inputs:
+            rows_ = session.execute(query.order_by(RecordRow.ts.desc()).limit(limit)).all()
+        if not rows_:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail=f"model {name!r} has no matching records yet"
             )
-        names = [s.name for s in baseline.specs]
-        current = pd.DataFrame.from_records(inputs, columns=names)
-        for spec in baseline.specs:
+        specs = list(baseline.specs)
+        current = pd.DataFrame.from_records(
+            [r.inputs for r in rows_], columns=[s.name for s in specs]
+        )
+        prediction = baseline.layout.prediction
+        if (
+            prediction is not None
+            and prediction.name in reference.columns
+            and prediction.name not in current.columns
+        ):
+            specs.append(FeatureSpec(prediction.name, prediction.kind))
+            current[prediction.name] = [r.outputs.get(prediction.name) for r in rows_]
+        for spec in specs:
             if spec.kind.value == "numerical":
                 current[spec.name] = pd.to_numeric(current[spec.name], errors="coerce")
+        # Columns no recent record carries cannot be compared (Evidently refuses them).
+        specs = [s for s in specs if current[s.name].notna().any()]
         try:
-            html = evidently_html(reference, current, baseline.specs,
+            html = evidently_html(reference, current, specs,
                                   drifted_share=state.settings.drift.for_model(name).drifted_share)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+
+from driftloop.contract import Identifier
+from driftloop.errors import ValidationError
 from driftloop.monitor.auth import require
 from driftloop.monitor.registry import get_model
 from driftloop.monitor.rollout.routing import policy_json, read_policy
@@ -16,13 +23,6 @@ from driftloop.monitor.rollout.service import (
 )
 from driftloop.monitor.rollout.views import decisions_json, gate_verdict, rollout_json
 from driftloop.monitor.state import MonitorState, get_state
-from fastapi import APIRouter, Depends, HTTPException, status
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
-
-from driftloop.contract import Identifier
-from driftloop.errors import ValidationError
 from driftloop.settings import RolloutSettings, Scope
 from driftloop.store import Rollout
 
@@ -73,16 +73,18 @@ def get_routing(name: str, state: MonitorState = Depends(get_state)) -> dict[str
         return policy_json(model, row)
 
 
-@router.get(
-    "/v1/models/{name}/gate",
-    responses={
-        200: {"description": "The rollout may proceed"},
-        409: {"description": "The rollout is paused"},
-        412: {"description": "The rollout failed, was rolled back, or does not exist"},
-    },
-)
+GATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The rollout may proceed"},
+    409: {"description": "The rollout is paused"},
+    412: {"description": "The rollout failed, was rolled back, or does not exist"},
+}
+
+
+@router.get("/v1/models/{name}/gate", responses=GATE_RESPONSES)
+@router.post("/v1/models/{name}/gate", responses=GATE_RESPONSES, include_in_schema=True)
 def get_gate(name: str, state: MonitorState = Depends(get_state)) -> JSONResponse:
-    """The rollout's verdict: 2xx only when it may proceed (Flagger webhook, Argo web metric)."""
+    """The rollout's verdict: 2xx only when it may proceed (Argo web metric on GET; Flagger
+    webhooks POST their own payload, which is ignored)."""
     with state.sessions() as session:
         model = get_model(session, name)
         code, body = gate_verdict(current_rollout(session, model), model)

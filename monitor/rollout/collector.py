@@ -8,16 +8,16 @@ grows because decisions are never deleted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from driftloop.monitor.rollout.views import rollout_json
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from driftloop.monitor.rollout.views import rollout_json
 from driftloop.settings import RolloutSettings
 from driftloop.store import Model, Rollout, RolloutDecision
 
@@ -66,7 +66,7 @@ class RolloutCollector(Collector):
         yield from self._families(views, counts)
 
     def _families(
-        self, views: list[tuple[str, dict[str, Any]]], counts: list[Any]
+        self, views: list[tuple[str, dict[str, Any]]], counts: Sequence[Any]
     ) -> Iterator[Metric]:
         state = GaugeMetricFamily(
             "driftloop_rollout_state",

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from driftloop.feedback import labeled_rows
 from driftloop.monitor.rollout import api
 from driftloop.monitor.rollout.collector import RolloutCollector
 from driftloop.monitor.rollout.evidence import LabeledRows
 from driftloop.monitor.rollout.service import ACTIVE, evaluate
 from driftloop.monitor.rollout.views import section
-from fastapi import FastAPI
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from driftloop.store import Model, Rollout
 
 if TYPE_CHECKING:

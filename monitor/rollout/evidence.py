@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from driftloop.contract import ModelSchema, PredictionKind
 from driftloop.monitor.rollout.decide import LATENCY_EXCEEDANCE, Evidence, Step, phase_alpha
 from driftloop.monitor.rollout.sequences import (
     Moments,
@@ -25,10 +29,6 @@ from driftloop.monitor.rollout.sequences import (
     unpaired_sequence,
 )
 from driftloop.monitor.rollout.srm import srm_log_bayes_factor, srm_p_value
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
-
-from driftloop.contract import ModelSchema, PredictionKind
 from driftloop.settings import RolloutSettings
 from driftloop.store import Model, RecordRow, Rollout
 
@@ -86,6 +86,21 @@ def _arm(frame: pd.DataFrame, variant: str, version: str) -> pd.DataFrame:
 
 def _clean(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: NumPy scalars become Python ones, non-finite floats ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return float(value) if np.isfinite(value) else None
+    return value
 
 
 def _num(value: Any) -> float | None:
@@ -176,11 +191,9 @@ def assess(
         step_rows = int((b["ts"] >= rollout.step_started_at).sum()) if len(b) else 0
 
     progress = dict(rollout.progress or {})
-    lower = max(progress.get("lower") or -np.inf, float(interval.lower))
-    upper = min(
-        progress.get("upper") if progress.get("upper") is not None else np.inf,
-        float(interval.upper),
-    )
+    stored_lower, stored_upper = progress.get("lower"), progress.get("upper")
+    lower = max(-np.inf if stored_lower is None else float(stored_lower), float(interval.lower))
+    upper = min(np.inf if stored_upper is None else float(stored_upper), float(interval.upper))
     earlier = int(progress.get("earlier_samples", 0))
     progress.update({"lower": _num(lower), "upper": _num(upper)})
 
@@ -228,7 +241,7 @@ def assess(
         "guardrails": {"error_rate": errors, "latency_p99": latency},
         "srm": srm,
     }
-    return Assessment(evidence, record, progress)
+    return Assessment(evidence, _plain(record), _plain(progress))
 
 
 def _error_guardrail(

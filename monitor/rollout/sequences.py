@@ -17,9 +17,10 @@ of A/B tests" (Operations Research, 2022).
 Paired (shadow): the per-request differences are i.i.d., ``V = s_d²/n``. Unpaired (canary, A/B):
 ``V = s_a²/n_a + s_b²/n_b``, each arm's variance floored at the pooled within-arm variance (a 5 %
 canary arm of a 95 %-accurate model may see no error in its first hundred rows; its own variance
-would then be near zero just when its estimate is too good). Because ``Cov(D_s, D_t) = V_t`` for ``s <= t`` whatever the share of
-traffic each arm gets at each moment, ``D/V`` is a Brownian motion in ``1/V`` even when the canary
-weight changes between steps, so one sequence spans every step.
+would then be near zero just when its estimate is too good). Because ``Cov(D_s, D_t) = V_t`` for
+``s <= t`` whatever the share of traffic each arm gets at each moment, ``D/V`` is a Brownian
+motion in ``1/V`` even when the canary weight changes between steps, so one sequence spans every
+step.
 
 ``tau²`` is tuned so the interval is tightest at ``tuning_samples`` per arm (the ``rho`` choice of
 Waudby-Smith et al., eq. (16)). Outcomes in a known range (accuracy) get their variance shrunk

@@ -16,15 +16,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from driftloop.monitor.registry import set_version
-from driftloop.monitor.rollout.decide import Action, Reason, Step, check_config, decide, plan
-from driftloop.monitor.rollout.evidence import LabeledRows, assess
-from driftloop.monitor.rollout.routing import write_policy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from driftloop.contract import Role
 from driftloop.errors import ValidationError
+from driftloop.monitor.registry import set_version
+from driftloop.monitor.rollout.decide import Action, Reason, Step, check_config, decide, plan
+from driftloop.monitor.rollout.evidence import LabeledRows, assess
+from driftloop.monitor.rollout.routing import write_policy
 from driftloop.settings import RolloutSettings
 from driftloop.store import Model, ModelVersion, Rollout, RolloutDecision
 

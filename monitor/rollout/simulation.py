@@ -13,13 +13,20 @@ Used by ``bench/rollout_simulation.py`` and by the tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
 
 import numpy as np
-from driftloop.monitor.rollout.decide import Action, Evidence, decide, phase_alpha, plan
-from driftloop.monitor.rollout.sequences import Moments, paired_sequence, unpaired_sequence
-from driftloop.monitor.rollout.srm import srm_log_bayes_factor
 from numpy.typing import NDArray
 
+from driftloop.monitor.rollout.decide import Action, Evidence, decide, phase_alpha, plan
+from driftloop.monitor.rollout.sequences import (
+    Interval,
+    Moments,
+    paired_sequence,
+    unpaired_sequence,
+)
+from driftloop.monitor.rollout.srm import srm_log_bayes_factor
 from driftloop.settings import RolloutSettings
 
 __all__ = ["Outcome", "Scenario", "simulate"]
@@ -67,8 +74,31 @@ def _pair_probabilities(p_a: float, p_b: float, agreement: float) -> NDArray[np.
     return np.array([p11, p_a - p11, p_b - p11, 1.0 - p_a - p_b + p11])
 
 
-def simulate(config: RolloutSettings, scenario: Scenario, runs: int, seed: int = 0) -> Outcome:
-    """Simulate ``runs`` rollouts under ``scenario`` and return how each ended."""
+def _fixed(interval: Interval, alpha: float) -> tuple[Any, Any]:
+    """The fixed-sample interval of the same estimate: what a static threshold re-checked every
+    interval uses (the peer the benchmark compares with)."""
+    half = NormalDist().inv_cdf(1 - alpha / 2) * np.sqrt(interval.variance)
+    known = np.isfinite(half) & np.isfinite(interval.estimate)
+    lower = np.where(known, interval.estimate - np.where(known, half, 0), -np.inf)
+    upper = np.where(known, interval.estimate + np.where(known, half, 0), np.inf)
+    return lower, upper
+
+
+def simulate(
+    config: RolloutSettings,
+    scenario: Scenario,
+    runs: int,
+    seed: int = 0,
+    *,
+    boundary: str = "mixture",
+) -> Outcome:
+    """Simulate ``runs`` rollouts under ``scenario`` and return how each ended.
+
+    ``boundary="fixed"`` swaps the confidence sequence for the fixed-sample interval, to show what
+    checking a static threshold every minute does to the error rates.
+    """
+    if boundary not in ("mixture", "fixed"):
+        raise ValueError(f"boundary must be mixture or fixed, got {boundary!r}")
     rng = np.random.default_rng(seed)
     steps = plan(config)
     last = len(steps) - 1
@@ -146,8 +176,13 @@ def simulate(config: RolloutSettings, scenario: Scenario, runs: int, seed: int =
         w = weights[step]
         srm_now = np.where(canary, _srm_per_run(split, w, config.srm_concentration), 0.0)
         use_pair = paired_step[step]
-        run_lower = np.maximum(run_lower, np.where(use_pair, paired.lower, unpaired.lower))
-        run_upper = np.minimum(run_upper, np.where(use_pair, paired.upper, unpaired.upper))
+        (p_lo, p_hi), (u_lo, u_hi) = (
+            ((paired.lower, paired.upper), (unpaired.lower, unpaired.upper))
+            if boundary == "mixture"
+            else (_fixed(paired, alpha), _fixed(unpaired, alpha))
+        )
+        run_lower = np.maximum(run_lower, np.where(use_pair, p_lo, u_lo))
+        run_upper = np.minimum(run_upper, np.where(use_pair, p_hi, u_hi))
         evidence = Evidence(
             lower=run_lower,
             upper=run_upper,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftloop.monitor.rollout.decide import plan
-from driftloop.monitor.rollout.service import effective_config
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from driftloop.monitor.rollout.decide import plan
+from driftloop.monitor.rollout.service import effective_config
 from driftloop.settings import RolloutSettings
 from driftloop.store import Model, Rollout, RolloutDecision
 

@@ -59,7 +59,7 @@ def _pyarrow_type(arrow_type: Any) -> str:
 
 
 def read_reference(path: str | Path) -> tuple[list[FeatureSpec], list[dict[str, Any]]]:
-    """Columns (name, type) and rows of a CSV or Parquet file; :class:`DatasetError` if unreadable."""
+    """Columns (name, type) and rows of a CSV or Parquet file (:class:`DatasetError` if bad)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq

@@ -83,16 +83,30 @@ class FakeGrafana:
         hits: list[dict[str, Any]] = []
         if kind in (None, "dash-folder"):
             hits += [
-                {"id": f["id"], "uid": uid, "title": f["title"], "type": "dash-folder",
-                 "url": f["url"], "tags": [], "isStarred": False}
+                {
+                    "id": f["id"],
+                    "uid": uid,
+                    "title": f["title"],
+                    "type": "dash-folder",
+                    "url": f["url"],
+                    "tags": [],
+                    "isStarred": False,
+                }
                 for uid, f in self.folders.items()
                 if query in f["title"].lower() and uid not in self.hidden_folders
             ]
         if kind in (None, "dash-db"):
             hits += [
-                {"id": d["id"], "uid": uid, "title": d["dashboard"]["title"], "type": "dash-db",
-                 "url": d["url"], "tags": d["dashboard"].get("tags", []), "isStarred": False,
-                 "folderUid": d["folderUid"]}
+                {
+                    "id": d["id"],
+                    "uid": uid,
+                    "title": d["dashboard"]["title"],
+                    "type": "dash-db",
+                    "url": d["url"],
+                    "tags": d["dashboard"].get("tags", []),
+                    "isStarred": False,
+                    "folderUid": d["folderUid"],
+                }
                 for uid, d in self.dashboards.items()
                 if query in d["dashboard"]["title"].lower()
             ]
@@ -114,8 +128,13 @@ class FakeGrafana:
             return JSONResponse({"message": "a folder with the same uid already exists"}, 409)
         if any(f["title"] == title for f in self.folders.values()):
             return JSONResponse({"message": "a folder with the same name already exists"}, 409)
-        folder = {"id": len(self.folders) + 1, "uid": uid, "title": title,
-                  "url": f"/dashboards/f/{uid}/{_slug(title)}", "version": 1}
+        folder = {
+            "id": len(self.folders) + 1,
+            "uid": uid,
+            "title": title,
+            "url": f"/dashboards/f/{uid}/{_slug(title)}",
+            "version": 1,
+        }
         self.folders[uid] = folder
         return JSONResponse(folder)
 
@@ -144,18 +163,35 @@ class FakeGrafana:
         existing = self.dashboards.get(uid) if uid else None
         if existing and not body.get("overwrite"):
             return JSONResponse(
-                {"message": "The dashboard has been changed by someone else",
-                 "status": "version-mismatch"}, 412)
+                {
+                    "message": "The dashboard has been changed by someone else",
+                    "status": "version-mismatch",
+                },
+                412,
+            )
         if dashboard.get("id") is not None and existing is None:
             return JSONResponse({"message": "Dashboard not found", "status": "not-found"}, 404)
         version = existing["version"] + 1 if existing else 1
         number = existing["id"] if existing else len(self.dashboards) + 1
         url = f"/d/{uid}/{_slug(dashboard['title'])}"
-        self.dashboards[uid] = {"id": number, "version": version, "url": url,
-                                "folderUid": folder_uid, "dashboard": dashboard,
-                                "message": body.get("message")}
-        return JSONResponse({"id": number, "uid": uid, "url": url, "status": "success",
-                             "version": version, "slug": _slug(dashboard["title"])})
+        self.dashboards[uid] = {
+            "id": number,
+            "version": version,
+            "url": url,
+            "folderUid": folder_uid,
+            "dashboard": dashboard,
+            "message": body.get("message"),
+        }
+        return JSONResponse(
+            {
+                "id": number,
+                "uid": uid,
+                "url": url,
+                "status": "success",
+                "version": version,
+                "slug": _slug(dashboard["title"]),
+            }
+        )
 
     async def _other(self, request: Request) -> JSONResponse:
         self.unexpected.append(f"{request.method} {request.url.path}")

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,10 @@ from tests.procs import MonitorProcess, free_port, wait_http
 
 MODEL = "iris"
 BENTO_DIR = Path(__file__).resolve().parent / "bento"
-FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width", "region")
+REGIONS = ("north", "south", "east")
+ROLLOUT_CONFIG = {"min_compare_samples": 10, "min_step_samples": 10, "srm_grace_seconds": 0}
+"""A rollout that reaches its first verdicts within seconds of test traffic."""
 WEBHOOK_SECRET = "whsec_" + "ZHJpZnRsb29wLWRhc2hib2FyZHMtdGVzdA=="
 
 
@@ -87,31 +90,37 @@ class Stack:
         return out
 
 
-def _row(rng: random.Random, shift: float) -> dict[str, float]:
+def _row(rng: random.Random, shift: float) -> dict[str, Any]:
+    # Shifted rows also bring a region the reference never saw ("west").
+    regions = (*REGIONS, "west") if shift else REGIONS
     return {
         "sepal_length": round(rng.gauss(5.8, 0.8), 2),
         "sepal_width": round(rng.gauss(3.0, 0.4), 2),
         "petal_length": round(rng.gauss(3.7, 1.7) + shift, 2),
         "petal_width": round(rng.gauss(1.2, 0.7), 2),
+        "region": rng.choice(regions),
     }
 
 
-def _label(row: dict[str, float]) -> str:
+def _label(row: dict[str, Any]) -> str:
     petal = row["petal_length"]
     return "setosa" if petal < 2.5 else "versicolor" if petal < 4.9 else "virginica"
 
 
 def _reference_csv(rng: random.Random, rows: int = 300) -> bytes:
     out = io.StringIO()
-    out.write(",".join((*FEATURES, "label")) + "\n")
+    out.write(",".join((*FEATURES, "label", "prediction")) + "\n")
     for _ in range(rows):
         row = _row(rng, 0.0)
-        out.write(",".join(str(row[f]) for f in FEATURES) + f",{_label(row)}\n")
+        guess = _label(row) if rng.random() < 0.9 else "setosa"
+        out.write(",".join(str(row[f]) for f in FEATURES) + f",{_label(row)},{guess}\n")
     return out.getvalue().encode()
 
 
-def _records(rng: random.Random, version: str, variant: str, n: int) -> list[dict[str, Any]]:
-    now = datetime.now(UTC).isoformat()
+def _records(
+    rng: random.Random, version: str, variant: str, n: int, age: timedelta = timedelta(0)
+) -> list[dict[str, Any]]:
+    now = (datetime.now(UTC) - age).isoformat()
     out = []
     for _ in range(n):
         row = _row(rng, 2.5)  # shifted: the monitor should see drift on petal_length
@@ -167,16 +176,35 @@ def _spawn_sidecar(
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "driftloop", "sidecar",
-            "--model", MODEL,
-            "--champion", bento, "--champion-version", "v1",
-            "--challenger", bento, "--challenger-version", "v2",
-            "--mode", "canary", "--weight", "0.5",
-            "--monitor", stack.monitor.url,
-            "--port", str(port), "--admin-port", str(admin),
-            "--spool-dir", str(stack.workdir / "spool"),
-            "--poll-seconds", "1",
-        ],  # fmt: skip
+            sys.executable,
+            "-m",
+            "driftloop",
+            "sidecar",
+            "--model",
+            MODEL,
+            "--champion",
+            bento,
+            "--champion-version",
+            "v1",
+            "--challenger",
+            bento,
+            "--challenger-version",
+            "v2",
+            "--mode",
+            "canary",
+            "--weight",
+            "0.5",
+            "--monitor",
+            stack.monitor.url,
+            "--port",
+            str(port),
+            "--admin-port",
+            str(admin),
+            "--spool-dir",
+            str(stack.workdir / "spool"),
+            "--poll-seconds",
+            "1",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "DRIFTLOOP_SIDECAR_CAPTURE__BATCH_AGE_SECONDS": "0.2"},
@@ -190,11 +218,19 @@ def _setup(stack: Stack, rng: random.Random, webhook: str) -> None:
         "reference",
         http.put(
             f"{url}/v1/models/{MODEL}/reference",
-            params={"label_column": "label"},
+            params={"label_column": "label", "prediction_column": "prediction"},
             content=_reference_csv(rng),
             headers={"content-type": "text/csv"},
         ),
     )
+    schema = http.get(f"{url}/v1/models/{MODEL}").json()["schema"]
+    for feature in schema["features"]:
+        feature["segment"] = feature["name"] == "region"
+    stack.step("schema", http.post(f"{url}/v1/models", json={"name": MODEL, "schema": schema}))
+    # Records of the window before the drift window (60 minutes), for the window-to-window view.
+    earlier = {"batch_id": uuid.uuid4().hex, "source": "test"}
+    earlier["records"] = _records(rng, "v1", "champion", 200, age=timedelta(minutes=90))
+    stack.step("earlier records", http.post(f"{url}/v1/records", json=earlier))
     for version, variant in (("v1", "champion"), ("v2", "challenger")):
         batch = {"batch_id": uuid.uuid4().hex, "source": "test", "records": []}
         batch["records"] = _records(rng, version, variant, 200)
@@ -210,18 +246,24 @@ def _setup(stack: Stack, rng: random.Random, webhook: str) -> None:
     )
     stack.step(
         "rollout start",
-        http.post(f"{url}/v1/models/{MODEL}/rollout", json={"action": "start", "version": "v2"}),
+        http.post(
+            f"{url}/v1/models/{MODEL}/rollout",
+            json={"action": "start", "version": "v2", "config": ROLLOUT_CONFIG},
+        ),
     )
-    stack.step(
-        "retrain", http.post(f"{url}/v1/models/{MODEL}/retrain", json={"force": True})
-    )
+    stack.step("retrain", http.post(f"{url}/v1/models/{MODEL}/retrain", json={"force": True}))
 
 
 def _traffic(stack: Stack, seed: int) -> None:
     """Predictions through the sidecar, records and labels to the monitor, until stopped."""
     rng = random.Random(seed)
     url, http = stack.monitor.url, stack.http
+    rounds = 0
     while not stack._stop.is_set():
+        rounds += 1
+        if rounds % 10 == 0:  # keep webhook attempts (and their latency histogram) moving
+            with contextlib.suppress(httpx.HTTPError):
+                http.post(f"{url}/v1/models/{MODEL}/retrain", json={"force": True})
         with contextlib.suppress(httpx.HTTPError):
             if stack.sidecar_url:
                 ids = []
@@ -253,6 +295,9 @@ def running_stack(workdir: Path, with_sidecar: bool) -> Iterator[Stack]:
             workdir,
             env={
                 "DRIFTLOOP_JOBS__INTERVAL_SECONDS": "1",
+                "DRIFTLOOP_ROLLOUT__EVALUATE_INTERVAL_SECONDS": "1",
+                "DRIFTLOOP_RETRAIN__EVALUATE_INTERVAL_SECONDS": "1",
+                "DRIFTLOOP_WEBHOOKS__DELIVER_INTERVAL_SECONDS": "1",
                 "DRIFTLOOP_WEBHOOK_URL": f"{hook_url}/hook",
                 "DRIFTLOOP_WEBHOOK_SECRET": WEBHOOK_SECRET,
             },

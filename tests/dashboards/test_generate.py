@@ -60,7 +60,8 @@ def test_each_dashboard_follows_the_conventions(name: str) -> None:
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         assert panel.get("description"), f"panel {panel['title']!r} has no description"
         refs = [t["refId"] for t in panel["targets"]]
-        assert refs and len(refs) == len(set(refs)), panel["title"]
+        assert refs, panel["title"]
+        assert len(refs) == len(set(refs)), panel["title"]
         assert all(t["expr"].strip() for t in panel["targets"]), panel["title"]
         pos = panel["gridPos"]
         assert pos["x"] + pos["w"] <= 24, panel["title"]

@@ -94,9 +94,11 @@ def test_a_folder_created_meanwhile_is_used(grafana: FakeGrafana) -> None:
 
 
 def test_a_wrong_token_is_an_error_naming_the_folder(grafana: FakeGrafana) -> None:
-    with pytest.raises(PublishError, match="cannot find or create Grafana folder 'Driftloop'"):
-        with _client(grafana, token="wrong") as client:
-            publish(client, _dashboards())
+    with (
+        _client(grafana, token="wrong") as client,
+        pytest.raises(PublishError, match="cannot find or create Grafana folder 'Driftloop'"),
+    ):
+        publish(client, _dashboards())
     assert grafana.dashboards == {}
 
 

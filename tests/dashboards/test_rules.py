@@ -94,7 +94,8 @@ def test_each_alert_is_documented(alert: dict[str, Any]) -> None:
     assert name.startswith("Driftloop")
     assert alert["labels"]["severity"] in {"critical", "warning", "info"}
     notes = alert["annotations"]
-    assert notes["summary"].strip() and notes["description"].strip()
+    assert notes["summary"].strip()
+    assert notes["description"].strip()
     assert notes["runbook_url"] == RUNBOOK_BASE + name.lower()
     assert name.lower() in _anchors(), f"docs/runbooks.md has no section {name}"
 
@@ -107,4 +108,3 @@ def test_alert_names_are_unique() -> None:
 def test_every_runbook_section_belongs_to_an_alert() -> None:
     sections = re.findall(r"^## (\S+)$", RUNBOOKS.read_text(), re.M)
     assert set(sections) == {a["alert"] for a in ALERTS}
-

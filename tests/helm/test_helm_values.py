@@ -98,9 +98,24 @@ TEMPLATE_REJECTS = [
         id="challenger-without-image",
     ),
     pytest.param(
-        {"monitor": {"enabled": False}, **EXTERNAL, "models": {"iris": IRIS}},
+        {
+            "monitor": {"enabled": False},
+            **EXTERNAL,
+            "auth": {"existingSecret": "tokens"},
+            "models": {"iris": IRIS},
+        },
+        "sidecar.monitorUrl",
+        id="models-without-monitor-url",
+    ),
+    pytest.param(
+        {
+            "monitor": {"enabled": False},
+            **EXTERNAL,
+            "modelDefaults": {"sidecar": {"monitorUrl": "https://driftloop.example.com"}},
+            "models": {"iris": IRIS},
+        },
         "ingest token",
-        id="models-without-monitor-or-token",
+        id="models-without-monitor-token",
     ),
 ]
 

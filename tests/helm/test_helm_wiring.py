@@ -318,6 +318,7 @@ def test_migrations_run_before_the_new_version_serves(rendered: Rendered) -> Non
     if bundled:
         # The bundled database only exists once the release's resources do: no hook.
         assert "helm.sh/hook" not in annotations
+        assert annotations["argocd.argoproj.io/hook"] == "Sync"
         assert job["metadata"]["name"].endswith("-1")
     else:
         assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"

@@ -82,7 +82,7 @@ def test_requests_are_forwarded_unchanged_except_hop_by_hop_headers(champion: Se
                 "X-Custom": "kept",
                 "TE": "trailers",
                 "Proxy-Authorization": "Basic eA==",
-            },  # fmt: skip
+            },
         )
     assert response.status_code == 418
     echoed = response.json()
@@ -110,7 +110,8 @@ def test_a_request_id_is_minted_when_absent_or_unusable(
         response = httpx.post(f"{proxy.url}/predict", json=ROWS, headers=headers)
         wait_for(lambda: len(proxy.records()) == 2)
     minted = response.headers["x-request-id"]
-    assert len(minted) == 32 and minted != incoming
+    assert len(minted) == 32
+    assert minted != incoming
     assert [r["request_id"] for r in proxy.records()] == [f"{minted}-0", f"{minted}-1"]
 
 
@@ -130,7 +131,10 @@ def test_predictions_are_captured_with_version_and_variant(champion: ServerThrea
         wait_for(lambda: len(proxy.records()) == 2)
         records = proxy.records()
         assert proxy.value("driftloop_sidecar_requests_total", variant="champion", code="200") == 1
-    assert [(r["request_id"], r["version"], r["variant"], r["outputs"]["prediction"]) for r in records] == [
+    got = [
+        (r["request_id"], r["version"], r["variant"], r["outputs"]["prediction"]) for r in records
+    ]
+    assert got == [
         ("r1-0", "v1", "champion", "champ"),
         ("r1-1", "v1", "champion", "champ"),
     ]  # fmt: skip

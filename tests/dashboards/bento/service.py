@@ -10,7 +10,7 @@ class Iris:
     """Classifies iris flowers by petal length, like a very small decision tree."""
 
     @bentoml.api
-    def predict(self, inputs: list[dict[str, float]]) -> list[str]:
+    def predict(self, inputs: list[dict[str, float | str]]) -> list[str]:
         """One class name per input row."""
         out = []
         for row in inputs:

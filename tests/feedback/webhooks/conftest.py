@@ -18,6 +18,20 @@ from driftloop.settings import Settings
 
 SECRET = new_secret()
 
+BOTH_DATABASES = pytest.mark.parametrize(
+    "database_url", ["sqlite", "postgresql"], indirect=True, ids=["sqlite", "postgresql"]
+)
+"""Run a test on PostgreSQL too; the others run on SQLite only (each PostgreSQL database costs
+about 3 s to create and drop, and this component's budget is 90 s)."""
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database: SQLite unless the test is marked :data:`BOTH_DATABASES`."""
+    name = "sqlite_database_url" if request.param == "sqlite" else "pg_database_url"
+    url: str = request.getfixturevalue(name)
+    return url
+
 
 @dataclass
 class Monitor:

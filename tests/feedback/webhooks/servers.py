@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import uvicorn
@@ -31,23 +31,22 @@ def receiver_module() -> ModuleType:
     return sys.modules[name]
 
 
-class ReceiverServer:
-    """The example receiver on ``127.0.0.1:port``; the port is fixed before it starts, so a
-    sender can be pointed at it while it is still down."""
+class Served:
+    """An ASGI app served by uvicorn on ``127.0.0.1:port`` in a thread; the port is fixed
+    before it starts, so a sender can be pointed at it while it is still down."""
 
-    def __init__(self, secrets: list[str], port: int | None = None) -> None:
-        module = receiver_module()
-        self.inbox = module.Inbox()
-        self.app = module.create_app(secrets, inbox=self.inbox)
+    def __init__(self, app: Any, port: int | None = None, health: str = "/healthz") -> None:
+        self.app = app
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/webhooks/retrain"
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.health = health
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> ReceiverServer:
-        """Serve until :meth:`stop`; returns once the port accepts connections."""
+    def start(self) -> Self:
+        """Serve until :meth:`stop`; returns once the app answers its health route."""
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="auto"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -55,11 +54,11 @@ class ReceiverServer:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                if httpx.get(self.base + self.health, timeout=1).is_success:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.05)
-        raise TimeoutError(f"receiver on port {self.port} did not start")
+        raise TimeoutError(f"app on port {self.port} did not start")
 
     def stop(self) -> None:
         """Stop serving and wait for the thread."""
@@ -69,13 +68,23 @@ class ReceiverServer:
             self._thread.join(10)
         self._server = self._thread = None
 
-    def received(self) -> dict[str, Any]:
-        """What the receiver accepted and rejected so far."""
-        snapshot: dict[str, Any] = self.inbox.snapshot()
-        return snapshot
-
-    def __enter__(self) -> ReceiverServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class ReceiverServer(Served):
+    """The example receiver with an inbox the test reads."""
+
+    def __init__(self, secrets: list[str], port: int | None = None) -> None:
+        module = receiver_module()
+        self.inbox = module.Inbox()
+        super().__init__(module.create_app(secrets, inbox=self.inbox), port)
+        self.url = f"{self.base}/webhooks/retrain"
+
+    def received(self) -> dict[str, Any]:
+        """What the receiver accepted and rejected so far."""
+        snapshot: dict[str, Any] = self.inbox.snapshot()
+        return snapshot

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 from driftloop.clock import FrozenClock
 from driftloop.feedback.webhooks import retry_delay
 from driftloop.settings import Settings
-from tests.feedback.webhooks.conftest import SECRET, Monitor, open_monitor
+from tests.feedback.webhooks.conftest import BOTH_DATABASES, SECRET, Monitor, open_monitor
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
 
@@ -47,6 +47,7 @@ def due_in(monitor: Monitor, webhook_id: str) -> float:
     return (datetime.fromisoformat(due) - monitor.clock.now()).total_seconds()
 
 
+@BOTH_DATABASES
 def test_retries_follow_the_schedule_with_jitter_and_one_webhook_id(
     monitor: Monitor, receiver: Receiver
 ) -> None:
@@ -98,6 +99,7 @@ def test_every_attempt_is_signed_at_its_own_time(monitor: Monitor, receiver: Rec
     assert sent.headers["content-type"] == "application/json"
 
 
+@BOTH_DATABASES
 def test_an_endpoint_failing_for_five_days_is_disabled_then_reenabled(
     monitor: Monitor, receiver: Receiver
 ) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from driftloop.clock import FrozenClock
 from driftloop.settings import Settings
-from tests.feedback.webhooks.conftest import SECRET, Monitor, open_monitor
+from tests.feedback.webhooks.conftest import BOTH_DATABASES, SECRET, Monitor, open_monitor
 from tests.feedback.webhooks.servers import ReceiverServer
 from tests.procs import MonitorProcess
 
@@ -46,6 +46,7 @@ def advance_to_due(monitor: Monitor, webhook_id: str) -> None:
     monitor.clock.advance(due - monitor.clock.now())
 
 
+@BOTH_DATABASES
 def test_a_trigger_sent_while_the_receiver_is_down_arrives_once_it_is_up(
     webhook_settings: Settings,
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from driftloop.errors import ValidationError
 from driftloop.monitor.rollout.decide import (
     Action,
     Evidence,
@@ -13,8 +15,6 @@ from driftloop.monitor.rollout.decide import (
     phase_alpha,
     plan,
 )
-
-from driftloop.errors import ValidationError
 from driftloop.settings import RolloutSettings
 
 CONFIG = RolloutSettings(min_step_samples=100, min_step_seconds=60, min_compare_samples=50)
@@ -37,7 +37,11 @@ def evidence(**overrides: object) -> Evidence:
 def test_the_default_plan_is_shadow_then_four_canary_steps() -> None:
     steps = plan(RolloutSettings())
     assert [(s.mode, s.weight) for s in steps] == [
-        ("shadow", 0.0), ("canary", 0.05), ("canary", 0.25), ("canary", 0.5), ("canary", 1.0)
+        ("shadow", 0.0),
+        ("canary", 0.05),
+        ("canary", 0.25),
+        ("canary", 0.5),
+        ("canary", 1.0),
     ]
     assert phase_alpha(RolloutSettings()) == 0.025
     assert phase_alpha(RolloutSettings(shadow=False)) == 0.05
@@ -61,19 +65,33 @@ def test_the_default_plan_is_shadow_then_four_canary_steps() -> None:
         (LAST, {"lower": -0.005, "error_lower": 0.5}, Action.rollback, Reason.error_rate),
     ],
     ids=[
-        "step-complete", "too-few-samples", "too-short", "inferior", "inferior-needs-samples",
-        "error-guardrail", "latency-guardrail", "srm", "all-traffic-needs-non-inferiority",
-        "non-inferior-enters-last-step", "last-step-waits", "promote", "guardrail-beats-promotion",
+        "step-complete",
+        "too-few-samples",
+        "too-short",
+        "inferior",
+        "inferior-needs-samples",
+        "error-guardrail",
+        "latency-guardrail",
+        "srm",
+        "all-traffic-needs-non-inferiority",
+        "non-inferior-enters-last-step",
+        "last-step-waits",
+        "promote",
+        "guardrail-beats-promotion",
     ],
 )
-def test_one_evaluation(step: int, overrides: dict[str, object], action: Action, reason: Reason) -> None:
+def test_one_evaluation(
+    step: int, overrides: dict[str, object], action: Action, reason: Reason
+) -> None:
     got_action, got_reason = decide(CONFIG, step, LAST, evidence(**overrides))
     assert (Action(int(got_action)), Reason(int(got_reason))) == (action, reason)
 
 
 def test_decide_works_on_arrays_of_rollouts() -> None:
     actions, _ = decide(
-        CONFIG, np.array([1, LAST, 1]), LAST,
+        CONFIG,
+        np.array([1, LAST, 1]),
+        LAST,
         evidence(lower=np.array([-0.05, -0.001, -0.05]), upper=np.array([0.05, 0.05, -0.03])),
     )
     assert list(actions) == [Action.advance, Action.promote, Action.rollback]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from driftloop.monitor.rollout.sequences import (
     Moments,
     mixture_halfwidth,
@@ -93,7 +94,11 @@ def test_unpaired_coverage_holds_when_the_split_changes_between_steps() -> None:
         return Moments(n, p, n * p * (1 - p))
 
     cs = unpaired_sequence(
-        bern(n_a, k_a), bern(n_b, k_b), alpha=alpha, tuning_samples=1000, max_variance=0.25,
+        bern(n_a, k_a),
+        bern(n_b, k_b),
+        alpha=alpha,
+        tuning_samples=1000,
+        max_variance=0.25,
         min_samples=100,
     )
     ever_missed = ((cs.lower > 0) | (cs.upper < 0)).any(axis=1)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from driftloop.monitor.rollout.decide import Action, Reason
 from driftloop.monitor.rollout.simulation import Scenario, simulate
-
 from driftloop.settings import RolloutSettings
 
 RUNS = 500

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from driftloop.monitor.rollout.srm import srm_log_bayes_factor, srm_p_value
 from scipy import integrate, stats
+
+from driftloop.monitor.rollout.srm import srm_log_bayes_factor, srm_p_value
 
 
 def test_the_bayes_factor_is_the_beta_mixture_over_the_null_likelihood() -> None:
     x_a, x_b, w, k = 180, 14, 0.05, 100.0
     # The likelihood ratio integrated over the beta prior, in O(1) units for the quadrature.
     ratio, _ = integrate.quad(
-        lambda t: (t / w) ** x_b * ((1 - t) / (1 - w)) ** x_a * stats.beta.pdf(t, k * w, k * (1 - w)),
+        lambda t: (
+            (t / w) ** x_b * ((1 - t) / (1 - w)) ** x_a * stats.beta.pdf(t, k * w, k * (1 - w))
+        ),
         0,
         1,
         points=[w],
@@ -43,5 +46,5 @@ def test_a_skewed_split_is_detected_and_the_p_value_is_anytime_valid() -> None:
 
 @pytest.mark.parametrize(("weight", "concentration"), [(0.0, 100.0), (1.0, 100.0), (0.5, 0.0)])
 def test_degenerate_parameters_are_refused(weight: float, concentration: float) -> None:
-    with pytest.raises(ValueError, match="weight|concentration"):
+    with pytest.raises(ValueError, match=r"weight|concentration"):
         srm_log_bayes_factor(10, 10, weight, concentration)

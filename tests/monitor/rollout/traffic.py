@@ -36,8 +36,9 @@ def start(client: TestClient, version: str = "v2", **config: Any) -> dict[str, A
     return dict(response.json())
 
 
-def _record(rid: str, version: str, variant: str, ts: datetime, pred: int, status: int,
-            latency: float) -> dict[str, Any]:
+def _record(
+    rid: str, version: str, variant: str, ts: datetime, pred: int, status: int, latency: float
+) -> dict[str, Any]:
     return {
         "request_id": rid,
         "model": MODEL,
@@ -49,6 +50,10 @@ def _record(rid: str, version: str, variant: str, ts: datetime, pred: int, statu
         "latency_ms": latency,
         "status": status,
     }
+
+
+def _answer(rng: np.random.Generator, label: int, accuracy: float) -> int:
+    return label if rng.random() < accuracy else 1 - label
 
 
 def send(
@@ -71,18 +76,26 @@ def send(
         ts = start + timedelta(seconds=i * 0.1)
         label = int(rng.integers(0, 2))
 
-        def answer(p: float) -> int:
-            return label if rng.random() < p else 1 - label
-
         to_challenger = mode == "canary" and rng.random() < weight
         if mode == "shadow" or not to_challenger:
-            records.append(_record(rid, versions[0], "champion", ts, answer(accuracy[0]), 200, 10.0))
+            records.append(
+                _record(
+                    rid, versions[0], "champion", ts, _answer(rng, label, accuracy[0]), 200, 10.0
+                )
+            )
         if mode == "shadow" or to_challenger:
             status = 503 if rng.random() < challenger_errors else 200
             variant = "shadow" if mode == "shadow" else "challenger"
             records.append(
-                _record(rid, versions[1], variant, ts, answer(accuracy[1]), status,
-                        challenger_latency)
+                _record(
+                    rid,
+                    versions[1],
+                    variant,
+                    ts,
+                    _answer(rng, label, accuracy[1]),
+                    status,
+                    challenger_latency,
+                )
             )
         labels.append({"request_id": rid, "label": label, "model": MODEL})
     for chunk in range(0, len(records), 2000):

@@ -142,6 +142,8 @@ spec:
           containerPort: {{ $s.adminPort }}
           protocol: TCP
       env:
+        - name: HOME
+          value: /tmp
         - name: DRIFTLOOP_MONITOR_TOKEN
           valueFrom:
             secretKeyRef:

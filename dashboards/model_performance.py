@@ -1,0 +1,115 @@
+"""The performance row of the model dashboard: live metrics with intervals, labels, segments."""
+
+from __future__ import annotations
+
+from driftloop.dashboards.panels import (
+    Item,
+    Q,
+    row,
+    table,
+    timeseries,
+)
+from driftloop.dashboards.selectors import ONE_MODEL as M
+from driftloop.dashboards.selectors import RATE as RI
+from driftloop.dashboards.selectors import WINDOW as GROUP
+from driftloop.dashboards.selectors import WINDOW_METRIC as PERF
+
+
+def performance() -> list[Item]:
+    """The performance row: metrics with intervals by variant, labels, segments."""
+    return [
+        row("Performance"),
+        timeseries(
+            "$metric with interval by variant",
+            "The metric on labeled rows of the window, with "
+            "its confidence interval (dashed: lower and upper bound).",
+            [
+                Q(f"driftloop_performance_value{{{PERF}}}", "{{variant}} {{version}}"),
+                Q(f"driftloop_performance_lower{{{PERF}}}", "{{variant}} {{version}} lower"),
+                Q(f"driftloop_performance_upper{{{PERF}}}", "{{variant}} {{version}} upper"),
+            ],
+            width=12,
+        ),
+        table(
+            "All metrics by variant",
+            "Every whole-model metric of the window, with interval and the labeled rows behind it.",
+            [
+                Q(
+                    "max by (version, variant, metric)"
+                    f' (driftloop_performance_value{{{GROUP}, class=""}})'
+                ),
+                Q(
+                    "max by (version, variant, metric)"
+                    f' (driftloop_performance_lower{{{GROUP}, class=""}})'
+                ),
+                Q(
+                    "max by (version, variant, metric)"
+                    f' (driftloop_performance_upper{{{GROUP}, class=""}})'
+                ),
+                Q(
+                    "max by (version, variant, metric)"
+                    f' (driftloop_performance_samples{{{GROUP}, class=""}})'
+                ),
+            ],
+            rename={
+                "Value #A": "value",
+                "Value #B": "lower",
+                "Value #C": "upper",
+                "Value #D": "labeled rows",
+            },
+            width=12,
+        ),
+        timeseries(
+            "Label coverage by variant",
+            "Share of the window's predictions that have a label.",
+            [Q(f"driftloop_label_coverage_ratio{{{GROUP}}}", "{{variant}} {{version}}")],
+            unit="percentunit",
+            width=8,
+            min_value=0,
+            max_value=1,
+        ),
+        timeseries(
+            "Label latency p50 / p90",
+            "Time from a prediction to its label, over the window's labeled rows.",
+            [
+                Q(
+                    "histogram_quantile(0.5, sum by (variant, le) ("
+                    f"driftloop_label_latency_seconds_bucket{{{GROUP}}}))",
+                    "{{variant}} p50",
+                ),
+                Q(
+                    "histogram_quantile(0.9, sum by (variant, le) ("
+                    f"driftloop_label_latency_seconds_bucket{{{GROUP}}}))",
+                    "{{variant}} p90",
+                ),
+            ],
+            unit="s",
+            width=8,
+        ),
+        timeseries(
+            "Labels / s by outcome",
+            "Labels received for this model: new, corrected, duplicate.",
+            [
+                Q(
+                    f"sum by (outcome) (rate(driftloop_feedback_labels_total{{{M}}}[{RI}]))",
+                    "{{outcome}}",
+                )
+            ],
+            unit="reqps",
+            width=8,
+        ),
+        table(
+            "Segments: best minus worst",
+            "Gap in the primary metric between the best and worst "
+            "segment of each segment feature (segments with enough rows).",
+            [
+                Q(
+                    f"max by (version, variant, metric, feature) "
+                    f"(driftloop_performance_segment_gap{{{GROUP}}})"
+                )
+            ],
+            rename={"Value": "gap"},
+            width=24,
+            height=6,
+        ),
+    ]

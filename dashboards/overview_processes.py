@@ -1,0 +1,102 @@
+"""The row of the overview about Driftloop's own processes: CPU, memory, ingest, API, jobs."""
+
+from __future__ import annotations
+
+from driftloop.dashboards.panels import (
+    Item,
+    Q,
+    row,
+    timeseries,
+)
+from driftloop.dashboards.selectors import RATE as RI
+
+COMPONENT = "* on (job, instance) group_left (component) driftloop_build_info"
+"""Joins a process metric with the Driftloop component (monitor, sidecar) of its target."""
+
+
+def processes() -> list[Item]:
+    """CPU and memory per process, ingest batches, API latency and errors, periodic jobs."""
+    return [
+        row("Driftloop processes"),
+        timeseries(
+            "CPU by process",
+            "CPU seconds per second of each Driftloop process.",
+            [
+                Q(
+                    f"rate(process_cpu_seconds_total[{RI}]) {COMPONENT}",
+                    "{{component}} {{instance}}",
+                )
+            ],
+            unit="percentunit",
+            width=8,
+        ),
+        timeseries(
+            "Memory by process",
+            "Resident memory of each Driftloop process.",
+            [Q(f"process_resident_memory_bytes {COMPONENT}", "{{component}} {{instance}}")],
+            unit="bytes",
+            width=8,
+        ),
+        timeseries(
+            "Ingest batches / s by result",
+            "Record batches the monitor accepted or refused.",
+            [Q(f"sum by (result) (rate(driftloop_ingest_batches_total[{RI}]))", "{{result}}")],
+            unit="reqps",
+            width=8,
+            stack=True,
+        ),
+        timeseries(
+            "Monitor API latency p99 by route",
+            "HTTP latency of the monitor per route.",
+            [
+                Q(
+                    "histogram_quantile(0.99, sum by (handler, le) (rate("
+                    f"driftloop_http_request_duration_seconds_bucket[{RI}])))",
+                    "{{handler}}",
+                )
+            ],
+            unit="s",
+            width=8,
+        ),
+        timeseries(
+            "Monitor API errors / s",
+            "Monitor responses with a 5xx code, per route.",
+            [
+                Q(
+                    "sum by (handler, code)"
+                    f' (rate(driftloop_http_requests_total{{code=~"5.."}}[{RI}]))'
+                    f" or 0 * sum by (handler) (rate(driftloop_http_requests_total[{RI}]))",
+                    "{{handler}} {{code}}",
+                )
+            ],
+            unit="reqps",
+            width=8,
+        ),
+        timeseries(
+            "Periodic jobs: mean run time",
+            "Mean run time of each periodic job. The metric's `job` label becomes "
+            "`exported_job` when scraped, next to the scrape job's own label.",
+            [
+                Q(
+                    f"sum by (exported_job) (rate(driftloop_job_duration_seconds_sum[{RI}]))"
+                    f" / sum by (exported_job) (rate(driftloop_job_duration_seconds_count[{RI}]))",
+                    "{{exported_job}}",
+                )
+            ],
+            unit="s",
+            width=12,
+        ),
+        timeseries(
+            "Periodic jobs: runs / s by result",
+            "Runs of each periodic job, ok or error.",
+            [
+                Q(
+                    f"sum by (exported_job, result) (rate(driftloop_job_runs_total[{RI}]))",
+                    "{{exported_job}} {{result}}",
+                )
+            ],
+            unit="ops",
+            width=12,
+            stack=True,
+        ),
+    ]

@@ -1,0 +1,16 @@
+"""PromQL label matchers shared by the dashboards, written against their template variables."""
+
+from __future__ import annotations
+
+RATE = "$__rate_interval"
+"""Range of every ``rate()``: at least four scrape intervals, as Grafana computes it."""
+MODELS = 'model=~"$model"'
+"""The models picked in a multi-value ``model`` variable."""
+ONE_MODEL = 'model="$model"'
+"""The model of a single-value ``model`` variable."""
+VARIANTS = f'{ONE_MODEL}, variant=~"$variant"'
+"""One model, the picked variants."""
+WINDOW = f'{VARIANTS}, window="$window"'
+"""One model, the picked variants, one live-performance window."""
+WINDOW_METRIC = f'{WINDOW}, metric="$metric", class=""'
+"""As ``WINDOW``, one whole-model metric (``class=""``)."""
