@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, insert, text
 
-from driftloop.contract import Label, ModelRegistration, ModelSchema
+from driftloop.contract import Label, ModelRegistration
 from driftloop.feedback import labeled_rows, store_labels
 from driftloop.monitor.registry import get_model, register
 from driftloop.store import RecordRow, make_engine, make_sessionmaker, upgrade
@@ -104,7 +104,7 @@ def load_records(engine: Engine, model_id: int, records: pd.DataFrame) -> None:
         for row in records[features].itertuples(index=False, name=None)
     ]
     outputs = [json.dumps({"prediction": p}) for p in records["prediction"]]
-    ts = records["ts"].dt.to_pydatetime()
+    ts = np.array(records["ts"].dt.to_pydatetime())
     if engine.dialect.name == "postgresql":
         buffer = io.StringIO()
         for rid, t, i, o in zip(records["request_id"], ts, inputs, outputs, strict=True):
@@ -113,7 +113,7 @@ def load_records(engine: Engine, model_id: int, records: pd.DataFrame) -> None:
         raw = engine.raw_connection()
         try:
             cursor = raw.cursor()
-            with cursor.copy(  # type: ignore[attr-defined]
+            with cursor.copy(
                 "COPY records (model_id, version, variant, request_id, ts, inputs, outputs,"
                 " latency_ms, status, received_at) FROM STDIN"
             ) as copy:
@@ -139,7 +139,7 @@ def load_records(engine: Engine, model_id: int, records: pd.DataFrame) -> None:
     ]
     with engine.begin() as connection:
         for start in range(0, len(rows), 100_000):
-            connection.execute(RecordRow.__table__.insert(), rows[start : start + 100_000])
+            connection.execute(insert(RecordRow), rows[start : start + 100_000])
 
 
 def ingest_labels(engine: Engine, labels: pd.DataFrame, model: str | None) -> None:
@@ -160,7 +160,7 @@ def run(engine: Engine, rows: int) -> dict[str, float]:
     records, labels = data(rows)
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
-        body = ModelRegistration(name="bench", schema=ModelSchema.model_validate(SCHEMA))
+        body = ModelRegistration.model_validate({"name": "bench", "schema": SCHEMA})
         model, _ = register(session, body, datetime.now(UTC))
         model_id = model.id
     half = len(labels) // 2

@@ -43,6 +43,13 @@ def build() -> dict[str, Any]:
         )
         .with_variable(
             query_variable(
+                "version",
+                "Version",
+                'label_values(driftloop_drift_window_records{model="$model"}, version)',
+            )
+        )
+        .with_variable(
+            query_variable(
                 "window",
                 "Window",
                 'label_values(driftloop_performance_value{model="$model"}, window)',

@@ -29,6 +29,7 @@ def performance() -> list[Item]:
                 Q(f"driftloop_performance_upper{{{PERF}}}", "{{variant}} {{version}} upper"),
             ],
             width=12,
+            bounds=True,
         ),
         table(
             "All metrics by variant",

@@ -48,6 +48,7 @@ def rollout() -> list[Item]:
             "non-inferiority margin, roll-back when the upper bound falls under it.",
             [Q(f"max by (bound) (driftloop_rollout_difference{{{M}}})", "{{bound}}")],
             width=12,
+            bounds=True,
         ),
         timeseries(
             "Labeled rows per arm",

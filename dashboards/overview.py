@@ -244,6 +244,7 @@ def build() -> dict[str, Any]:
                     Q(f"driftloop_performance_upper{{{CHAMPION}}}", "{{model}} {{metric}} upper"),
                 ],
                 width=12,
+                bounds=True,
             )
         )
         .with_panel(

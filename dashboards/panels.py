@@ -72,8 +72,13 @@ def timeseries(
     min_value: float | None = None,
     max_value: float | None = None,
     thresholds: db.ThresholdsConfig | None = None,
+    bounds: bool = False,
 ) -> tsb.Panel:
-    """A time series with a table legend (mean, last, max) and a shared tooltip."""
+    """A time series with a table legend (mean, last, max) and a shared tooltip.
+
+    ``bounds`` draws series whose name ends in ``lower`` or ``upper`` (interval bounds) dashed
+    and unfilled, so the estimate stands out between them.
+    """
     panel = (
         tsb.Panel()
         .title(title)
@@ -106,6 +111,16 @@ def timeseries(
     if thresholds is not None:
         panel = panel.thresholds(thresholds).thresholds_style(
             cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED)
+        )
+    if bounds:
+        panel = panel.override_by_regexp(
+            "(^|.* )(lower|upper)$",
+            [
+                dm.DynamicConfigValue(
+                    id_val="custom.lineStyle", value={"fill": "dash", "dash": [6, 4]}
+                ),
+                dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+            ],
         )
     for query, ref in zip(queries, _refs(len(queries)), strict=True):
         panel = panel.with_target(_target(query, ref))
@@ -245,7 +260,7 @@ def query_variable(
         db.QueryVariable(name)
         .label(label)
         .datasource(DATASOURCE)
-        .query({"query": query, "refId": f"{name}-values", "qryType": 1})
+        .query(query)
         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dm.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
         .multi(multi)

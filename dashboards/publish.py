@@ -70,7 +70,7 @@ def ensure_folder(client: GrafanaApi, title: str) -> str:
             # Created between the search and now (or the uid is taken): use what is there.
             created = client.folder.get_folder(uid)
         return str(created["uid"])
-    except GrafanaException as exc:
+    except (GrafanaException, OSError) as exc:  # OSError: connection errors of the HTTP client
         raise PublishError(f"cannot find or create Grafana folder {title!r}: {exc}") from exc
 
 
@@ -89,7 +89,7 @@ def publish(
         }
         try:
             answer = client.dashboard.update_dashboard(body)
-        except GrafanaException as exc:
+        except (GrafanaException, OSError) as exc:
             raise PublishError(
                 f"Grafana refused dashboard {dashboard.get('uid')!r} "
                 f"({dashboard.get('title')!r}): {exc}"

@@ -63,6 +63,9 @@ def to_dict(
         panel.pop("repeatDirection", None)
     for variable in data.get("templating", {}).get("list", []):
         variable.pop("id", None)
+        if variable["type"] == "query":
+            # Grafana shows and migrates a classic label_values() query from ``definition``.
+            variable["definition"] = variable["query"]
         for key in {"auto", "auto_count", "auto_min"} - _VARIABLE_ONLY.get(variable["type"], set()):
             variable.pop(key, None)
     return data

@@ -8,8 +8,8 @@ MODELS = 'model=~"$model"'
 """The models picked in a multi-value ``model`` variable."""
 ONE_MODEL = 'model="$model"'
 """The model of a single-value ``model`` variable."""
-VARIANTS = f'{ONE_MODEL}, variant=~"$variant"'
-"""One model, the picked variants."""
+VARIANTS = f'{ONE_MODEL}, variant=~"$variant", version=~"$version"'
+"""One model, the picked variants and versions."""
 WINDOW = f'{VARIANTS}, window="$window"'
 """One model, the picked variants, one live-performance window."""
 WINDOW_METRIC = f'{WINDOW}, metric="$metric", class=""'

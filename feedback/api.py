@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from driftloop.contract import Label, Variant
 from driftloop.errors import DatasetError, ValidationError
-from driftloop.feedback.metrics import FeedbackMetrics, get_metrics
 from driftloop.feedback.labels import LabelResult, store_labels
+from driftloop.feedback.metrics import FeedbackMetrics, get_metrics
 from driftloop.feedback.performance import Options, performance
 from driftloop.feedback.snapshots import create_snapshot, get_snapshot
 from driftloop.monitor.api.body import LimitedRoute, gunzip_limited, read_limited
@@ -26,7 +27,6 @@ from driftloop.settings import Scope
 
 router = APIRouter(route_class=LimitedRoute, tags=["feedback"])
 
-LABELS = TypeAdapter(Label | list[Label])
 ROWS = TypeAdapter(list[Label])
 FILE_TYPES = ("text/csv", "application/vnd.apache.parquet", "application/octet-stream")
 
@@ -122,10 +122,13 @@ async def post_feedback(
     data, is_json = await _read(request, state)
     if is_json:
         try:
-            parsed = LABELS.validate_json(data)
+            document = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"the body is not valid JSON: {exc}") from exc
+        try:
+            labels = ROWS.validate_python(document if isinstance(document, list) else [document])
         except pydantic.ValidationError as exc:
             raise _refused(exc) from exc
-        labels = [parsed] if isinstance(parsed, Label) else parsed
         if model is not None:
             labels = [lb if lb.model else lb.model_copy(update={"model": model}) for lb in labels]
     else:

@@ -6,10 +6,13 @@ default); a class never predicted has precision 0 (``zero_division=0``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
+
 from driftloop.feedback.intervals import (
     Metric,
     confusion_bootstrap,
@@ -18,7 +21,6 @@ from driftloop.feedback.intervals import (
     normal_mean,
     wilson,
 )
-from numpy.typing import NDArray
 
 
 def _sorted_classes(values: list[Any]) -> list[Any]:
@@ -106,7 +108,7 @@ def _zero_division(result: Metric) -> Metric:
 
 def score_metrics(
     y_true: NDArray[Any],
-    scores: list[dict[str, float] | None],
+    scores: Sequence[dict[str, float] | None],
     classes: list[Any],
     confidence: float,
 ) -> dict[str, Metric]:

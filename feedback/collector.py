@@ -47,18 +47,21 @@ class PerformanceCollector(Collector):
             labels=PERF,
         )
         lower = GaugeMetricFamily(
-            "driftloop_performance_lower", "Lower bound of the metric's confidence interval.",
+            "driftloop_performance_lower",
+            "Lower bound of the metric's confidence interval.",
             labels=PERF,
         )
         upper = GaugeMetricFamily(
-            "driftloop_performance_upper", "Upper bound of the metric's confidence interval.",
+            "driftloop_performance_upper",
+            "Upper bound of the metric's confidence interval.",
             labels=PERF,
         )
         samples = GaugeMetricFamily(
             "driftloop_performance_samples", "Labeled rows the metric is computed on.", labels=PERF
         )
         coverage = GaugeMetricFamily(
-            "driftloop_label_coverage_ratio", "Share of predictions that have a label.",
+            "driftloop_label_coverage_ratio",
+            "Share of predictions that have a label.",
             labels=GROUP,
         )
         latency = HistogramMetricFamily(
@@ -87,7 +90,9 @@ class PerformanceCollector(Collector):
             if share is not None:
                 coverage.add_metric(labels, share)
             histogram = group.get("label_latency_seconds", {})
-            buckets = [(str(b), histogram.get("buckets", {}).get(str(b), 0)) for b in LATENCY_BUCKETS]
+            buckets = [
+                (str(b), histogram.get("buckets", {}).get(str(b), 0)) for b in LATENCY_BUCKETS
+            ]
             buckets.append(("+Inf", histogram.get("count", 0)))
             latency.add_metric(labels, buckets, histogram.get("sum", 0.0))
             for feature, view in group.get("segments", {}).items():

@@ -55,9 +55,11 @@ def install(app: FastAPI, state: MonitorState) -> None:
 def labels_section(session: Session, model: Model) -> dict[str, Any]:
     """Labels of a model: stored under it, joined to its records, corrections, the newest."""
     stored, corrections, newest = session.execute(
-        select(func.count(), func.coalesce(func.sum(LabelRow.corrections), 0),
-               func.max(LabelRow.updated_at))
-        .where(LabelRow.model_id == model.id)
+        select(
+            func.count(),
+            func.coalesce(func.sum(LabelRow.corrections), 0),
+            func.max(LabelRow.updated_at),
+        ).where(LabelRow.model_id == model.id)
     ).one()
     return {
         "stored": int(stored),

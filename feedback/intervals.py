@@ -49,8 +49,13 @@ def metric(
     def clean(x: float | None) -> float | None:
         return None if x is None or not math.isfinite(x) else float(x)
 
-    return {"value": clean(value), "lower": clean(lower), "upper": clean(upper), "n": int(n),
-            "method": method}
+    return {
+        "value": clean(value),
+        "lower": clean(lower),
+        "upper": clean(upper),
+        "n": int(n),
+        "method": method,
+    }
 
 
 def wilson(successes: float, n: int, confidence: float) -> Metric:
@@ -62,7 +67,9 @@ def wilson(successes: float, n: int, confidence: float) -> Metric:
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return metric(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+    lower = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact at the ends, no rounding
+    upper = 1.0 if successes >= n else min(1.0, centre + half)
+    return metric(p, lower, upper, n, "wilson")
 
 
 def normal_mean(values: NDArray[np.float64], confidence: float) -> Metric:
@@ -80,8 +87,10 @@ def normal_mean(values: NDArray[np.float64], confidence: float) -> Metric:
 def rmse(errors: NDArray[np.float64], confidence: float) -> Metric:
     """Root mean squared error; the normal interval of the MSE, square-rooted."""
     mse = normal_mean(errors * errors, confidence)
-    root = {k: None if mse[k] is None else math.sqrt(max(0.0, mse[k])) for k in ("value", "lower",
-            "upper")}
+    root = {
+        k: None if mse[k] is None else math.sqrt(max(0.0, mse[k]))
+        for k in ("value", "lower", "upper")
+    }
     return metric(root["value"], root["lower"], root["upper"], mse["n"], "normal")
 
 
@@ -146,9 +155,7 @@ def auc_with_influence(
     return auc, influence
 
 
-def macro_auc(
-    codes: NDArray[np.int64], scores: NDArray[np.float64], confidence: float
-) -> Metric:
+def macro_auc(codes: NDArray[np.int64], scores: NDArray[np.float64], confidence: float) -> Metric:
     """Macro one-vs-rest ROC AUC over the score columns, with its DeLong interval.
 
     ``codes`` holds each row's true class as a column index of ``scores``. Two columns give the

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import Float, Integer, Select, String, func, or_, select, type_coerce
+from sqlalchemy import Float, Integer, Select, String, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -72,7 +72,7 @@ class _Query:
         self._add("received_at", x.epoch_us(RecordRow.received_at), "int")
         self._add("label_ts", x.epoch_us(LabelRow.label_ts), "int")
         self._add("_updated", x.epoch_us(LabelRow.updated_at), "int")
-        self._add("_pending", type_coerce(LabelRow.model_id == PENDING_MODEL, Integer), "int")
+        self._add("_pending", case((LabelRow.model_id == PENDING_MODEL, 1), else_=0), "int")
         self._add("latency_ms", type_coerce(RecordRow.latency_ms, Float), "float")
         self._add("status", type_coerce(RecordRow.status, Integer), "int")
         self._scalar("label", LabelRow.label)
@@ -100,7 +100,7 @@ class _Query:
             self.classes = []
             self._scalar("scores", RecordRow.outputs, prediction.scores_field)
 
-    def _add(self, name: str, expression: ColumnElement[Any], kind: str = "string") -> None:
+    def _add(self, name: str, expression: Any, kind: str = "string") -> None:
         self.columns[name] = expression
         self.kinds[name] = kind
 
@@ -202,7 +202,7 @@ def fetch_rows(
 ) -> dict[str, Any]:
     """Columns of ``statement`` read straight from the DB-API cursor (SQLite): no row objects."""
     result = session.connection().execute(statement)
-    cursor = result.cursor  # type: ignore[attr-defined]
+    cursor = result.cursor
     rows: list[Any] = []
     try:
         while batch := cursor.fetchmany(FETCH_ROWS):
@@ -236,9 +236,7 @@ def fetch_copy(
     try:
         # One hash of a million labels fits in memory: no spilling the join to temporary files.
         cursor.execute(f"SET LOCAL work_mem = '{JOIN_WORK_MEM}'")
-        with cursor.copy(
-            f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params
-        ) as copy:
+        with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params) as copy:
             for block in copy:
                 sink.write(block)
                 if progress is not None:
@@ -247,6 +245,8 @@ def fetch_copy(
     finally:
         cursor.close()
     labels = [f"c{i}" for i in range(len(names))]
+    if not sink.getbuffer().nbytes:
+        return {name: [] for name in names}
     table = pa_csv.read_csv(
         io.BytesIO(sink.getvalue()),
         read_options=pa_csv.ReadOptions(column_names=labels),
@@ -275,7 +275,8 @@ def labeled_rows(
 
     Columns: :data:`BASE_COLUMNS`, then one per input feature of the schema (a feature named like
     a base column is prefixed ``input.``), then ``scores`` (class -> probability, keys as strings)
-    when the model logs scores. Rows are ordered by prediction time (ties in no set order).
+    when the model logs scores. Rows come in no set order (sorting a million rows costs more
+    than the join; sort when it matters, as snapshots do).
     ``progress(done, total)`` is called as rows are fetched (it costs one counting query more).
     """
     schema = ModelSchema.model_validate(model.schema)
@@ -297,10 +298,10 @@ def labeled_rows(
     if frame.attrs.pop("pending") and frame.duplicated(["request_id", "variant"]).any():
         # A pending label and a model's own label for one request id (a race between two uploads):
         # the one written last is the truth. Only possible when a pending label was joined.
-        frame = frame.sort_values("_updated").drop_duplicates(["request_id", "variant"], keep="last")
-    frame = frame.drop(columns="_updated")
-    order = np.argsort(frame["ts"].to_numpy(), kind="stable")
-    return frame.take(order).reset_index(drop=True)
+        frame = frame.sort_values("_updated").drop_duplicates(
+            ["request_id", "variant"], keep="last"
+        )
+    return frame.drop(columns="_updated")
 
 
 def label_count(session: Session, model: Model, *, since: datetime | None = None) -> int:

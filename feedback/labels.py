@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, any_, delete, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import String, Table, any_, delete, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from driftloop.contract import Label, ModelSchema, PredictionKind
 from driftloop.errors import ValidationError
@@ -209,7 +209,9 @@ def store_labels(session: Session, labels: Sequence[Label], now: datetime) -> La
             result.count(by_id[model_id].name if model_id else "", "duplicate")
         final[key] = (value, label.timestamp or now)
     if errors:
-        listed = "; ".join(f"row {e['row']} ({e['request_id']}): {e['problem']}" for e in errors[:5])
+        listed = "; ".join(
+            f"row {e['row']} ({e['request_id']}): {e['problem']}" for e in errors[:5]
+        )
         raise ValidationError(
             f"{len(errors)} of {len(labels)} labels refused, nothing stored: {listed}",
             errors[:MAX_LISTED_ERRORS],
@@ -287,7 +289,7 @@ def _write(
             }
         )
     if adopted:
-        table = LabelRow.__table__
+        table = cast(Table, LabelRow.__table__)
         for condition in _among(session, table.c.request_id, adopted):
             session.connection().execute(
                 delete(table).where(table.c.model_id == PENDING_MODEL, condition)

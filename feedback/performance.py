@@ -225,12 +225,15 @@ def _segments(
             mask = (keys == key).to_numpy()
             segments[key] = _primary(y_true[mask], y_pred[mask], regression, options)
         comparable = {
-            k: m for k, m in segments.items()
+            k: m
+            for k, m in segments.items()
             if m["n"] >= options.min_segment_rows and m["value"] is not None
         }
         gap = None
         if len(comparable) >= 2:
-            ranked = sorted(comparable, key=lambda k: comparable[k]["value"], reverse=not regression)
+            ranked = sorted(
+                comparable, key=lambda k: comparable[k]["value"], reverse=not regression
+            )
             best, worst = ranked[0], ranked[-1]
             gap = {
                 "best": best,

@@ -70,7 +70,7 @@ def load(session: Session) -> tuple[dict[str, dict[str, Any]], int]:
             PerformanceResultRow, PerformanceResultRow.model_id == Model.id
         )
     )
-    return {name: result for name, result in rows}, pending_labels(session)
+    return dict(rows.tuples().all()), pending_labels(session)
 
 
 def stored_result(session: Session, model: Model) -> dict[str, Any] | None:

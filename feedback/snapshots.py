@@ -20,13 +20,13 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import driftloop
 from driftloop.contract import ModelSchema, PredictionKind
 from driftloop.errors import DatasetError
+from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
 from driftloop.store import Model, SnapshotRow
 
 Progress = Callable[[str, int, int], None]
@@ -45,8 +45,9 @@ def _production(frame: pd.DataFrame, features: list[str], variant: str | None) -
             .sort_values(["request_id", "_order"], kind="stable")
             .drop_duplicates("request_id")
             .drop(columns="_order")
-            .sort_values(["ts", "request_id"], kind="stable")
         )
+    # A fixed row order: the same content always encodes to the same bytes.
+    frame = frame.sort_values(["ts", "request_id", "variant"], kind="stable")
     out = pd.DataFrame(
         {
             "source": "production",
@@ -59,7 +60,7 @@ def _production(frame: pd.DataFrame, features: list[str], variant: str | None) -
     )
     for name in features:
         column = feature_column(name)
-        out[name] = frame[column] if column in frame else None
+        out[name] = frame.get(column)
     return out.reset_index(drop=True)
 
 
@@ -147,7 +148,9 @@ def create_snapshot(
         if progress is not None:
             progress("fetch", done, total)
 
-    joined = labeled_rows(session, model, since=since, until=until, variant=variant, progress=fetched)
+    joined = labeled_rows(
+        session, model, since=since, until=until, variant=variant, progress=fetched
+    )
     if not features:
         features = [c for c in joined.columns if c not in (*joined.columns[:10], "scores")]
     parts = [_production(joined, features, variant)]
@@ -179,7 +182,10 @@ def create_snapshot(
         "created_at": now.isoformat(),
         "format": "parquet",
         "rows": len(frame),
-        "sources": {"reference": int((frame["source"] == "reference").sum()), "production": len(production)},
+        "sources": {
+            "reference": int((frame["source"] == "reference").sum()),
+            "production": len(production),
+        },
         "columns": list(frame.columns),
         "features": features,
         "label_column": "label",
@@ -202,7 +208,9 @@ def create_snapshot(
         "lineage": {"request_id_column": "request_id", "source_column": "source"},
         "driftloop_version": driftloop.__version__,
     }
-    manifest["uri"], manifest["manifest_uri"] = _write(out, snapshot_id, content, manifest, progress)
+    manifest["uri"], manifest["manifest_uri"] = _write(
+        out, snapshot_id, content, manifest, progress
+    )
     session.add(
         SnapshotRow(
             snapshot_id=snapshot_id,

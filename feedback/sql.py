@@ -88,7 +88,9 @@ class Extractor:
         """Decode :meth:`epoch_us` values to a UTC datetime column."""
         if self.postgres:
             return pd.Series(pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True))
-        return pd.Series(pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True))
+        return pd.Series(
+            pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True)
+        )
 
 
 def _decode_one(value: Any, kind: Any) -> Any:

@@ -28,6 +28,15 @@ class AdminApp:
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await self.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         if scope["type"] != "http":
             return
         path = scope["path"]
@@ -58,6 +67,7 @@ class AdminApp:
         """Close the readiness client."""
         if self._client is not None:
             await self._client.aclose()
+            self._client = None
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

@@ -200,7 +200,10 @@ class _Exchange:
 
     def _finish(self, timestamp: Any) -> None:
         mw = self.mw
-        if self.over or not self.body:
+        if self.over:
+            mw.shipper.drop("too_large")
+            return
+        if not self.body:
             return
         mw.shipper.offer(
             Captured(

@@ -189,6 +189,10 @@ class ProxyApp:
 
         body, stream = await self._read_body(receive)
         captured_body = body if is_json else None
+        if is_json and (body is None or len(body) > self.max_capture):
+            captured_body = None
+            if self.shipper is not None:
+                self.shipper.drop("too_large")
         if self._sticky_json is not None and body:
             sticky = self._json_key(body)
         decision = choose(policy, sticky, self._rand)

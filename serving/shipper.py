@@ -83,6 +83,10 @@ class Shipper:
         self._queue.append(item)
         return True
 
+    def drop(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` records (or responses) not captured, e.g. ``too_large``."""
+        self._m_dropped.labels(self.model, reason).inc(count)
+
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the shipping thread."""

@@ -5,11 +5,11 @@ It verifies every request with the ``standardwebhooks`` reference library (signa
 acknowledges duplicates without acting twice (Driftloop delivers at least once and keeps the
 ``webhook-id`` across retries), and hands each new trigger to ``on_trigger`` — where a real
 system would start a training run and, when done, register the new version at the
-``callback_url`` in the body.
+``callback_url`` in the body (``--register`` does that at once, for demos).
 
 Run it::
 
-    WEBHOOK_SECRET=whsec_... python docs/examples/receiver.py --port 9000
+    WEBHOOK_SECRET=whsec_... python docs/examples/receiver.py --port 9000 [--register SERVE_URL]
 
 and point the monitor at it: ``DRIFTLOOP_WEBHOOK_URL=http://127.0.0.1:9000/webhooks/retrain``.
 """
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -122,6 +123,29 @@ def print_trigger(webhook_id: str, payload: dict[str, Any]) -> None:
     )
 
 
+def register_version(serve_url: str | None, token: str | None = None) -> Trigger:
+    """An ``on_trigger`` that pretends training succeeded and calls back at once: it registers
+    version ``retrained-<trigger_id>`` served at ``serve_url``, trained on the webhook's
+    snapshot, so the monitor makes it the challenger and starts the rollout (for demos)."""
+
+    def call_back(webhook_id: str, payload: dict[str, Any]) -> None:
+        registration: dict[str, Any] = {
+            "version": f"retrained-{payload['trigger_id']}",
+            "url": serve_url,
+            "snapshot_id": (payload.get("dataset") or {}).get("snapshot_id"),
+            "webhook_id": webhook_id,
+            "code_revision": "example-receiver",
+            "metrics": {},
+        }
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        response = httpx.post(
+            payload["callback_url"], json=registration, headers=headers, timeout=30
+        )
+        print(f"{webhook_id}: registered {registration['version']}: HTTP {response.status_code}")
+
+    return call_back
+
+
 def main() -> None:
     """Command line: ``python receiver.py --port 9000`` with ``WEBHOOK_SECRET`` set."""
     import uvicorn
@@ -130,9 +154,18 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--log", type=Path, help="append accepted messages to this JSONL file")
+    parser.add_argument(
+        "--register",
+        metavar="SERVE_URL",
+        help="call back at once with a 'retrained' version served at SERVE_URL (demo); "
+        "the bearer token comes from DRIFTLOOP_MONITOR_TOKEN",
+    )
     args = parser.parse_args()
     secrets = os.environ.get("WEBHOOK_SECRET", "").replace(",", " ").split()
-    app = create_app(secrets, on_trigger=print_trigger, inbox=Inbox(args.log))
+    action: Trigger = print_trigger
+    if args.register:
+        action = register_version(args.register, os.environ.get("DRIFTLOOP_MONITOR_TOKEN"))
+    app = create_app(secrets, on_trigger=action, inbox=Inbox(args.log))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

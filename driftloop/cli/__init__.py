@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import typer
 
-from driftloop.cli import bento, dashboards, db, demo, drift, monitor, retrain, sidecar, webhooks
+from driftloop.cli import (
+    bento,
+    dashboards,
+    dataset,
+    db,
+    demo,
+    drift,
+    monitor,
+    retrain,
+    sidecar,
+    webhooks,
+)
 from driftloop.cli.compare import compare
 
 app = typer.Typer(
@@ -44,6 +55,7 @@ app.command("sidecar")(sidecar.sidecar)
 app.add_typer(bento.app, name="bento")
 app.command("retrain")(retrain.retrain)
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(dataset.app, name="dataset")
 
 
 def main() -> None:

@@ -57,6 +57,8 @@ def publish(
     from driftloop.dashboards import PublishError, connect, generate
     from driftloop.dashboards import publish as run_publish
 
+    if not url.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint="--url")
     dashboards = [json.loads(text) for text in generate().values()]
     try:
         with connect(url, token, timeout=timeout) as client:

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 def drift(
-    reference: Path = typer.Argument(..., help="Reference data (Parquet or CSV).", exists=True,
-                                     dir_okay=False, readable=True),
-    current: Path = typer.Argument(..., help="Current data (Parquet or CSV).", exists=True,
-                                   dir_okay=False, readable=True),
+    reference: Path = typer.Argument(
+        ..., help="Reference data (Parquet or CSV).", exists=True, dir_okay=False, readable=True
+    ),
+    current: Path = typer.Argument(
+        ..., help="Current data (Parquet or CSV).", exists=True, dir_okay=False, readable=True
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
     html: Path | None = typer.Option(None, "--html", help="Also write an Evidently HTML report."),
     columns: str | None = typer.Option(
@@ -25,7 +27,9 @@ def drift(
     categorical: str | None = typer.Option(
         None, help="Comma-separated columns to treat as categorical even if they hold numbers."
     ),
-    alpha: float | None = typer.Option(None, help="Significance level (env DRIFTLOOP_DRIFT__ALPHA)."),
+    alpha: float | None = typer.Option(
+        None, help="Significance level (env DRIFTLOOP_DRIFT__ALPHA)."
+    ),
     materiality: float | None = typer.Option(
         None, help="Smallest effect size that counts as drift (env DRIFTLOOP_DRIFT__MATERIALITY)."
     ),
@@ -40,7 +44,13 @@ def drift(
     """Compare CURRENT with REFERENCE feature by feature (KS and chi-square, BH-adjusted)."""
     from driftloop.contract import FeatureKind
     from driftloop.errors import DatasetError, DriftloopError
-    from driftloop.monitor.drift import DriftConfig, FeatureSpec, Reference, compare_frame, infer_specs
+    from driftloop.monitor.drift import (
+        DriftConfig,
+        FeatureSpec,
+        Reference,
+        compare_frame,
+        infer_specs,
+    )
     from driftloop.monitor.reference import read_dataset
     from driftloop.settings import load_settings
 
@@ -62,13 +72,16 @@ def drift(
             FeatureSpec(s.name, FeatureKind.categorical) if s.name in forced else s
             for s in infer_specs(ref_frame, wanted)
         ]
-        report = compare_frame(Reference.from_frame(ref_frame, specs), cur_frame, config,
-                               workers=workers)
+        report = compare_frame(
+            Reference.from_frame(ref_frame, specs), cur_frame, config, workers=workers
+        )
         if html is not None:
             from driftloop.monitor.evaluation.report import evidently_html
 
-            html.write_text(evidently_html(ref_frame, cur_frame, specs,
-                                           drifted_share=config.drifted_share), encoding="utf-8")
+            html.write_text(
+                evidently_html(ref_frame, cur_frame, specs, drifted_share=config.drifted_share),
+                encoding="utf-8",
+            )
     except (DriftloopError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -87,15 +100,22 @@ def _print_table(report: DriftReport, reference: Path, current: Path) -> None:
 
     table = Table(title=f"Drift of {current.name} against {reference.name}")
     for header in ("feature", "kind", "method", "statistic", "p", "p (BH)", "effect", "drifted"):
-        table.add_column(header, justify="left" if header in ("feature", "kind", "method") else "right")
+        table.add_column(
+            header, justify="left" if header in ("feature", "kind", "method") else "right"
+        )
 
     def fmt(value: float | None, spec: str = ".4g") -> str:
         return "-" if value is None else format(value, spec)
 
     for f in report.features:
         table.add_row(
-            f.name, f.kind.value, f.method, fmt(f.statistic), fmt(f.p_value, ".3g"),
-            fmt(f.p_adjusted, ".3g"), fmt(f.effect_size),
+            f.name,
+            f.kind.value,
+            f.method,
+            fmt(f.statistic),
+            fmt(f.p_value, ".3g"),
+            fmt(f.p_adjusted, ".3g"),
+            fmt(f.effect_size),
             "[bold red]yes[/]" if f.drifted else (f.note or "no"),
         )
     console = Console()

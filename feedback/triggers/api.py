@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from driftloop.feedback.triggers.evaluate import CooldownError, Fired, cooldown_until, manual
 from driftloop.feedback.triggers.metrics import count_trigger
 from driftloop.feedback.triggers.policy import (
@@ -16,11 +21,6 @@ from driftloop.feedback.webhooks.delivery import kick
 from driftloop.monitor.auth import require
 from driftloop.monitor.registry import get_model
 from driftloop.monitor.state import MonitorState, get_state
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from driftloop.settings import Scope
 from driftloop.store import Model, OutboxMessage, RetrainTrigger
 

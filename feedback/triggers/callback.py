@@ -13,10 +13,6 @@ from typing import Any
 
 import fsspec
 import pyarrow.parquet as pq
-from driftloop.feedback.triggers.conditions import jsonable, source
-from driftloop.monitor.auth import require
-from driftloop.monitor.registry import get_model, set_version
-from driftloop.monitor.state import MonitorState, get_state
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -24,6 +20,10 @@ from sqlalchemy.orm import Session
 
 from driftloop.contract import Identifier, Role
 from driftloop.errors import DriftloopError
+from driftloop.feedback.triggers.conditions import jsonable, source
+from driftloop.monitor.auth import require
+from driftloop.monitor.registry import get_model, set_version
+from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
 from driftloop.store import Model, ModelVersion, OutboxMessage, RetrainTrigger
 
@@ -40,7 +40,9 @@ class VersionRegistration(BaseModel):
     version: Identifier
     url: str | None = Field(None, max_length=2000, description="Where the version is served.")
     snapshot_id: str | None = Field(None, max_length=200, description="Dataset it trained on.")
-    trigger_id: int | None = Field(None, description="The trigger it answers (from the webhook).")
+    trigger_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="The trigger it answers (from the webhook)."
+    )
     webhook_id: str | None = Field(None, max_length=64, description="The webhook it answers.")
     code_revision: str | None = Field(None, max_length=200, description="Training code commit.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Offline metrics.")

@@ -10,19 +10,20 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from driftloop.feedback.triggers.evaluate import evaluate_model
 from driftloop.feedback.triggers.metrics import count_trigger, trigger_counter
 from driftloop.feedback.triggers.policy import load_policy, webhook_secrets
 from driftloop.feedback.webhooks.delivery import DELIVER_JOB, Deliverer, kick
 from driftloop.feedback.webhooks.metrics import WebhookMetrics
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from driftloop.store import Model, OutboxMessage, RetrainPolicyRow
 
 if TYPE_CHECKING:
-    from driftloop.monitor.state import MonitorState
     from fastapi import FastAPI
+
+    from driftloop.monitor.state import MonitorState
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from driftloop.feedback.triggers.policy import DegradationRule, DriftRule
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from driftloop.feedback.triggers.policy import DegradationRule, DriftRule
 from driftloop.store import Model, ModelVersion
 
 log = logging.getLogger(__name__)

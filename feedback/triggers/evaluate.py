@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import croniter
-from driftloop.feedback.triggers import conditions
-from driftloop.feedback.triggers.conditions import Finding
-from driftloop.feedback.triggers.fire import fire
-from driftloop.feedback.triggers.policy import RetrainingPolicy, cooldown_seconds, load_policy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from driftloop.errors import DriftloopError
+from driftloop.feedback.triggers import conditions
+from driftloop.feedback.triggers.conditions import Finding
+from driftloop.feedback.triggers.fire import fire
+from driftloop.feedback.triggers.policy import RetrainingPolicy, cooldown_seconds, load_policy
 from driftloop.settings import Settings
 from driftloop.store import Model, OutboxMessage, RetrainConditionState, RetrainTrigger
 
@@ -195,6 +195,24 @@ def _safely(session: Session, check: Any, *args: Any) -> tuple[bool, Finding | N
     return True, result
 
 
+SUMMARY_KEYS = ("n", "predictions", "label_coverage", "metrics")
+
+
+def _summary(result: Any) -> Any:
+    """``performance(...)`` without its per-class, per-segment and latency detail."""
+    if not isinstance(result, dict) or not isinstance(result.get("versions"), dict):
+        return result
+    versions = {
+        version: {
+            variant: {k: group.get(k) for k in SUMMARY_KEYS} if isinstance(group, dict) else group
+            for variant, group in variants.items()
+        }
+        for version, variants in result["versions"].items()
+        if isinstance(variants, dict)
+    }
+    return {**{k: v for k, v in result.items() if k != "versions"}, "versions": versions}
+
+
 def _context(
     session: Session, model: Model, policy: RetrainingPolicy, now: datetime
 ) -> dict[str, Any]:
@@ -207,7 +225,7 @@ def _context(
     try:
         with conditions.isolated(session):
             result = perf(session, model, since=since, until=now)
-        return {"performance": conditions.jsonable(result)}
+        return {"performance": conditions.jsonable(_summary(result))}
     except Exception:  # evidence is best effort; the trigger itself must not fail
         log.exception("performance evidence for %s failed", model.name)
         return {}

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from driftloop.feedback.triggers.conditions import Finding, isolated, source
-from driftloop.feedback.triggers.policy import RetrainingPolicy, webhook_url
-from driftloop.feedback.webhooks.outbox import enqueue
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from driftloop.contract import Role
 from driftloop.errors import DriftloopError
+from driftloop.feedback.triggers.conditions import Finding, isolated, source
+from driftloop.feedback.triggers.policy import RetrainingPolicy, webhook_url
+from driftloop.feedback.webhooks.outbox import enqueue
 from driftloop.settings import Settings
 from driftloop.store import Model, ModelVersion, OutboxMessage, RetrainTrigger
 

@@ -11,14 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from croniter import croniter
-from driftloop.feedback.webhooks.signing import decode_secret, parse_secrets
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from driftloop.errors import ConfigurationError
+from driftloop.feedback.webhooks.signing import decode_secret, parse_secrets
 from driftloop.settings import Settings
 from driftloop.store import Model, RetrainConditionState, RetrainPolicyRow
+
+MAX_SECONDS = 10 * 366 * 86400.0
+"""Upper bound of every duration in a policy (ten years)."""
 
 
 class DegradationRule(BaseModel):
@@ -33,11 +36,11 @@ class DegradationRule(BaseModel):
     metric: str | None = Field(
         None, min_length=1, max_length=64, description="Default: the model's primary metric."
     )
-    below: float | None = None
-    above: float | None = None
+    below: float | None = Field(None, allow_inf_nan=False)
+    above: float | None = Field(None, allow_inf_nan=False)
     variant: str = Field("champion", pattern=r"^(champion|challenger|shadow)$")
     window_seconds: float | None = Field(
-        None, gt=0, description="Only labeled rows this recent (default: all)."
+        None, gt=0, le=MAX_SECONDS, description="Only labeled rows this recent (default: all)."
     )
 
     @model_validator(mode="after")
@@ -55,7 +58,7 @@ class DriftRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: bool = True
-    features: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _something(self) -> DriftRule:
@@ -69,7 +72,9 @@ class SnapshotSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    window_seconds: float | None = Field(None, gt=0, description="Rows this recent (all: None).")
+    window_seconds: float | None = Field(
+        None, gt=0, le=MAX_SECONDS, description="Rows this recent (all: None)."
+    )
     variant: str | None = Field(None, pattern=r"^(champion|challenger|shadow)$")
 
 
@@ -83,16 +88,22 @@ class RetrainingPolicy(BaseModel):
         None, max_length=2000, description="Receiver URL (default DRIFTLOOP_WEBHOOK_URL)."
     )
     webhook_secrets: list[str] | None = Field(
-        None, description="Active whsec_ secrets, all used to sign (default from settings)."
+        None,
+        max_length=10,
+        description="Active whsec_ secrets, all used to sign (default: settings).",
     )
     cooldown_seconds: float | None = Field(
-        None, ge=0, description="Quiet time after any trigger (default from settings)."
+        None, ge=0, le=MAX_SECONDS, description="Quiet time after any trigger (default: settings)."
     )
     debounce_seconds: float = Field(
-        0.0, ge=0, description="A degradation or drift must hold this long before it fires."
+        0.0, ge=0, le=MAX_SECONDS, description="A degradation or drift must hold this long first."
     )
-    schedule: str | None = Field(None, description="Cron expression, UTC (e.g. '0 3 * * 1').")
-    new_labels: int | None = Field(None, gt=0, description="Fire after this many new labels.")
+    schedule: str | None = Field(
+        None, max_length=200, description="Cron expression, UTC (e.g. '0 3 * * 1')."
+    )
+    new_labels: int | None = Field(
+        None, gt=0, le=2**31 - 1, description="Fire after this many new labels."
+    )
     degradation: DegradationRule | None = None
     drift: DriftRule | None = None
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from sqlalchemy import select
+
 from driftloop.feedback.webhooks.delivery import kick
 from driftloop.feedback.webhooks.outbox import (
     STATUSES,
@@ -17,9 +20,6 @@ from driftloop.feedback.webhooks.outbox import (
 )
 from driftloop.monitor.auth import require
 from driftloop.monitor.state import MonitorState, get_state
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlalchemy import select
-
 from driftloop.settings import Scope
 from driftloop.store import Model, OutboxMessage, WebhookEndpoint
 
@@ -88,7 +88,9 @@ def list_endpoints(state: MonitorState = Depends(get_state)) -> list[dict[str, A
     "/v1/webhooks/endpoints/{endpoint_id}/enable",
     responses={404: {"description": "Unknown endpoint"}},
 )
-def enable(endpoint_id: int, state: MonitorState = Depends(get_state)) -> dict[str, Any]:
+def enable(
+    endpoint_id: int = Path(ge=1, le=2**31 - 1), state: MonitorState = Depends(get_state)
+) -> dict[str, Any]:
     """Re-enable an endpoint disabled after failing; its held messages are sent now."""
     with state.sessions.begin() as session:
         try:

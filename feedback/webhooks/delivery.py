@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
-from driftloop.feedback.webhooks.metrics import WebhookMetrics
-from driftloop.feedback.webhooks.outbox import DELIVERED, FAILED, PENDING, attempt_count
-from driftloop.feedback.webhooks.signing import headers, parse_secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftloop.clock import Clock
 from driftloop.errors import ConfigurationError
+from driftloop.feedback.webhooks.metrics import WebhookMetrics
+from driftloop.feedback.webhooks.outbox import DELIVERED, FAILED, PENDING, attempt_count
+from driftloop.feedback.webhooks.signing import headers, parse_secrets
 from driftloop.settings import Settings
 from driftloop.store import DeliveryAttempt, OutboxMessage, WebhookEndpoint
 

@@ -11,11 +11,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from driftloop.feedback.webhooks.signing import new_message_id
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from driftloop.errors import DriftloopError
+from driftloop.feedback.webhooks.signing import new_message_id
 from driftloop.store import DeliveryAttempt, Model, OutboxMessage, WebhookEndpoint
 
 PENDING = "pending"

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from driftloop.monitor.drift.correction import benjamini_hochberg
-from driftloop.monitor.drift.methods import DriftMethod, Measures
 
 from driftloop.contract import FeatureKind
+from driftloop.monitor.drift.correction import benjamini_hochberg
+from driftloop.monitor.drift.methods import DriftMethod, Measures
 
 __all__ = ["DriftConfig", "DriftReport", "FeatureDrift", "FeatureTest", "decide"]
 

@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
+
+from driftloop.contract import FeatureKind, ModelSchema
+from driftloop.errors import DatasetError
 from driftloop.monitor.drift.decision import DriftConfig, DriftReport, FeatureTest, decide
 from driftloop.monitor.drift.methods import (
     categorical_measures,
@@ -28,10 +32,6 @@ from driftloop.monitor.drift.reference import (
     categorical_reference,
     numerical_reference,
 )
-from numpy.typing import NDArray
-
-from driftloop.contract import FeatureKind, ModelSchema
-from driftloop.errors import DatasetError
 
 __all__ = [
     "FeatureSpec",
@@ -117,7 +117,7 @@ class Reference:
                         spec.name,
                         dict(zip(counts.index, counts.to_numpy(), strict=True)),
                         rows=len(column),
-                        missing=int(column.isna().sum()),
+                        missing=len(column) - int(counts.sum()),
                     )
             except ValueError as exc:
                 raise DatasetError(str(exc)) from exc

@@ -13,16 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
+
+from driftloop.contract import FeatureKind
+from driftloop.errors import ConfigurationError
 from driftloop.monitor.drift.chi2 import chi2_counts
 from driftloop.monitor.drift.jensen_shannon import js_distance
 from driftloop.monitor.drift.ks import ks_binned, ks_pvalue, ks_statistic
 from driftloop.monitor.drift.psi import psi_counts
 from driftloop.monitor.drift.reference import NumericalReference
 from driftloop.monitor.drift.wasserstein import STD_FLOOR, wasserstein_binned, wasserstein_sorted
-from numpy.typing import NDArray
-
-from driftloop.contract import FeatureKind
-from driftloop.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -147,7 +147,7 @@ def numerical_binned_measures(
     d, p = ks_binned(base_counts, cur_counts)
     w = wasserstein_binned(ref.edges, base_counts, cur_counts, base_tails, cur_tails)
     psi = psi_counts(ref.psi_counts(base_counts), ref.psi_counts(cur_counts))
-    return Measures(d, p, w / _spread(ref), psi, int(round(cur_counts.sum())))
+    return Measures(d, p, w / _spread(ref), psi, round(cur_counts.sum()))
 
 
 def categorical_measures(
@@ -160,5 +160,5 @@ def categorical_measures(
         p_value=p,
         distance=js_distance(base_counts, cur_counts),
         psi=psi_counts(base_counts, cur_counts),
-        current_rows=int(round(cur_counts.sum())),
+        current_rows=round(cur_counts.sum()),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ __all__ = [
     "categorical_reference",
     "category_key",
     "numerical_reference",
+    "sorted_counts",
+    "sorted_quantiles",
 ]
 
 PROFILE_BINS = 100
@@ -57,13 +60,32 @@ def bin_index(edges: NDArray[np.float64], values: NDArray[np.floating]) -> NDArr
     return idx
 
 
+def sorted_counts(edges: NDArray[np.float64], data: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Profile-slot counts of already sorted values; equal to ``bincount(bin_index(...))``."""
+    below = np.searchsorted(data, edges, side="left")
+    out = np.empty(edges.size + 1, dtype=np.float64)
+    out[0] = below[0]
+    out[1:-2] = np.diff(below[:-1])
+    top = int(np.searchsorted(data, edges[-1], side="right"))
+    out[-2] = top - below[-2]
+    out[-1] = data.size - top
+    return out
+
+
+def sorted_quantiles(data: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Linear-interpolation quantiles of sorted ``data`` (no re-partitioning)."""
+    position = q * (data.size - 1)
+    lo = np.floor(position).astype(np.intp)
+    hi = np.minimum(lo + 1, data.size - 1)
+    return data[lo] + (data[hi] - data[lo]) * (position - lo)
+
+
 @dataclass(frozen=True, eq=False)
 class NumericalReference:
     """What a numerical feature's comparisons need from the reference, computed once."""
 
     name: str
     sorted: NDArray[np.float64]
-    prefix: NDArray[np.float64]
     mean: float
     std: float
     minimum: float
@@ -78,6 +100,14 @@ class NumericalReference:
     def size(self) -> int:
         """Number of non-missing reference values."""
         return int(self.sorted.size)
+
+    @cached_property
+    def prefix(self) -> NDArray[np.float64]:
+        """``[0, cumsum(sorted - mean)]``: made on first use (equal-size windows never need it)."""
+        out = np.empty(self.sorted.size + 1)
+        out[0] = 0.0
+        np.cumsum(self.sorted - self.mean, out=out[1:])
+        return out
 
     def psi_counts(self, counts: NDArray[np.float64]) -> NDArray[np.float64]:
         """Fold profile-slot counts (k+2 slots) into the 10 decile bins PSI compares."""
@@ -136,15 +166,11 @@ def numerical_reference(
     if valid == 0:
         raise ValueError(f"feature {name!r}: the reference has no numeric values")
     mean = float(data.mean())
-    prefix = np.empty(valid + 1)
-    prefix[0] = 0.0
-    np.cumsum(data - mean, out=prefix[1:])
-    edges = np.quantile(data, np.linspace(0.0, 1.0, PROFILE_BINS + 1))
-    counts = np.bincount(bin_index(edges, data), minlength=PROFILE_BINS + 2).astype(np.float64)
+    edges = sorted_quantiles(data, np.linspace(0.0, 1.0, PROFILE_BINS + 1))
+    counts = sorted_counts(edges, data)
     return NumericalReference(
         name=name,
         sorted=data,
-        prefix=prefix,
         mean=mean,
         std=float(data.std()),
         minimum=float(data[0]),

@@ -34,28 +34,36 @@ METRICS: dict[str, tuple[str, list[str]]] = {
     "driftloop_feature_drift_p_value": ("Unadjusted p-value (test methods only).", FEATURE),
     "driftloop_feature_drift_p_adjusted": ("Benjamini-Hochberg adjusted p-value.", FEATURE),
     "driftloop_feature_drift_effect_size": (
-        "Effect size compared with the materiality threshold.", FEATURE
+        "Effect size compared with the materiality threshold.",
+        FEATURE,
     ),
     "driftloop_feature_drifted": ("1 when the feature drifted against the reference.", FEATURE),
     "driftloop_feature_drift_vs_previous_effect_size": (
-        "Effect size of the window against the window before it.", FEATURE
+        "Effect size of the window against the window before it.",
+        FEATURE,
     ),
     "driftloop_feature_drifted_vs_previous": (
-        "1 when the feature drifted against the previous window.", FEATURE
+        "1 when the feature drifted against the previous window.",
+        FEATURE,
     ),
     "driftloop_drifted_features_ratio": ("Share of tested features that drifted.", KEY),
     "driftloop_dataset_drifted": ("1 when the drifted share reached its threshold.", KEY),
     "driftloop_drifted_features_vs_previous_ratio": (
-        "Share of features drifted against the previous window.", KEY
+        "Share of features drifted against the previous window.",
+        KEY,
     ),
-    "driftloop_prediction_drift_effect_size": ("Effect size of prediction drift.", [*KEY, "method"]),
+    "driftloop_prediction_drift_effect_size": (
+        "Effect size of prediction drift.",
+        [*KEY, "method"],
+    ),
     "driftloop_prediction_drift_p_value": ("p-value of prediction drift.", [*KEY, "method"]),
     "driftloop_prediction_drifted": ("1 when predictions drifted.", [*KEY, "method"]),
     "driftloop_feature_missing_ratio": ("Share of records missing the feature.", QUALITY),
     "driftloop_feature_type_errors_ratio": ("Share of records with a wrong type.", QUALITY),
     "driftloop_feature_unseen_ratio": ("Share of records with an unseen category.", QUALITY),
     "driftloop_feature_out_of_range_ratio": (
-        "Share of records outside the reference range.", QUALITY
+        "Share of records outside the reference range.",
+        QUALITY,
     ),
     "driftloop_ood_records_ratio": ("Share of records the input guard flagged.", KEY),
     "driftloop_drift_window_records": ("Records in the evaluated window.", KEY),

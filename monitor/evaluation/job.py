@@ -154,10 +154,16 @@ class Evaluator:
                 version=version,
                 variant=variant,
                 computed_at=now.isoformat(),
-                window={"start": start.isoformat(), "end": end.isoformat(),
-                        "minutes": settings.window_minutes},
-                config={"alpha": config.alpha, "materiality": config.materiality,
-                        "drifted_share": config.drifted_share},
+                window={
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "minutes": settings.window_minutes,
+                },
+                config={
+                    "alpha": config.alpha,
+                    "materiality": config.materiality,
+                    "drifted_share": config.drifted_share,
+                },
             )
             row = DriftResult(
                 model_id=model.id,

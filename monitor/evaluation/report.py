@@ -34,7 +34,9 @@ def evidently_html(
     if not names:
         raise ValueError("no feature is present in both the reference and the current data")
     definition = DataDefinition(
-        numerical_columns=[s.name for s in specs if s.name in names and s.kind is FeatureKind.numerical],
+        numerical_columns=[
+            s.name for s in specs if s.name in names and s.kind is FeatureKind.numerical
+        ],
         categorical_columns=[
             s.name for s in specs if s.name in names and s.kind is FeatureKind.categorical
         ],

@@ -83,8 +83,12 @@ def make_router(baselines: BaselineCache) -> APIRouter:
         # Columns no recent record carries cannot be compared (Evidently refuses them).
         specs = [s for s in specs if current[s.name].notna().any()]
         try:
-            html = evidently_html(reference, current, specs,
-                                  drifted_share=state.settings.drift.for_model(name).drifted_share)
+            html = evidently_html(
+                reference,
+                current,
+                specs,
+                drifted_share=state.settings.drift.for_model(name).drifted_share,
+            )
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
         return HTMLResponse(html)

@@ -35,8 +35,17 @@ def drift_section(session: Session, model: Model) -> list[dict[str, Any]]:
         out.append(
             {
                 key: result.get(key)
-                for key in ("version", "variant", "computed_at", "window", "records", "config",
-                            "reference", "previous", "prediction")
+                for key in (
+                    "version",
+                    "variant",
+                    "computed_at",
+                    "window",
+                    "records",
+                    "config",
+                    "reference",
+                    "previous",
+                    "prediction",
+                )
             }
         )
     return out

@@ -10,7 +10,13 @@ from driftloop.monitor.profiles.baselines import BaselineCache
 from driftloop.monitor.profiles.build import ModelBaseline, build_baseline
 from driftloop.monitor.profiles.hook import ProfileHook
 from driftloop.monitor.profiles.layout import Block, ProfileLayout
-from driftloop.monitor.profiles.store import GRAINS, add_buckets, bucket_start, read_window, segments
+from driftloop.monitor.profiles.store import (
+    GRAINS,
+    add_buckets,
+    bucket_start,
+    read_window,
+    segments,
+)
 from driftloop.monitor.profiles.window import FeatureOverrides, profile_drift
 
 __all__ = [
@@ -22,8 +28,8 @@ __all__ = [
     "ProfileHook",
     "ProfileLayout",
     "add_buckets",
-    "build_baseline",
     "bucket_start",
+    "build_baseline",
     "profile_drift",
     "read_window",
     "segments",

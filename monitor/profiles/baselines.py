@@ -60,10 +60,14 @@ class BaselineCache:
         try:
             frame = read_dataset(row.content)
             return build_baseline(
-                reference_id, frame, ModelSchema.model_validate(model.schema),
+                reference_id,
+                frame,
+                ModelSchema.model_validate(model.schema),
                 ood_margin=self.ood_margin,
             )
         except (DatasetError, ValueError) as exc:
             # A reference we cannot use must not stop ingest; drift stays off until a new one.
-            log.warning("model %s: reference %s unusable for drift: %s", model.name, reference_id, exc)
+            log.warning(
+                "model %s: reference %s unusable for drift: %s", model.name, reference_id, exc
+            )
             return None

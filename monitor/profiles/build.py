@@ -43,7 +43,7 @@ def _prediction_reference(
         ref = Reference.from_frame(frame, [FeatureSpec(field, kind)]).features[field]
         return ref, True
     if kind is FeatureKind.categorical and schema.prediction.classes:
-        counts = {c: 1.0 for c in schema.prediction.classes}
+        counts = dict.fromkeys(schema.prediction.classes, 1.0)
         table = categorical_reference(field, counts, rows=0, missing=0)
         table.counts[:] = 0.0  # known classes, no reference distribution
         return table, False

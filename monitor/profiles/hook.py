@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from driftloop.clock import Clock
 from driftloop.monitor.profiles.baselines import BaselineCache
 from driftloop.monitor.profiles.store import add_buckets, bucket_start
-from driftloop.store import Model, OodRecord, RecordRow
+from driftloop.monitor.writer import StoredRecord
+from driftloop.store import Model, OodRecord
 
 __all__ = ["ProfileHook"]
 
@@ -27,17 +31,17 @@ class ProfileHook:
         self.baselines = baselines
         self.clock = clock
 
-    def __call__(self, session: Session, model: Model, rows: list[RecordRow]) -> None:
+    def __call__(self, session: Session, model: Model, rows: list[StoredRecord]) -> None:
         """Add ``rows`` to their buckets; store the ones flagged out of distribution."""
         baseline = self.baselines.get(session, model)
         if baseline is None or not rows:
             return
         layout = baseline.layout
-        groups: dict[tuple[str, str, datetime], list[RecordRow]] = defaultdict(list)
+        groups: dict[tuple[str, str, datetime], list[StoredRecord]] = defaultdict(list)
         for row in rows:
             groups[(row.version, row.variant, bucket_start(row.ts, "minute"))].append(row)
-        vectors = {}
-        flagged = []
+        vectors: dict[tuple[str, str, datetime], NDArray[np.float64]] = {}
+        flagged: list[dict[str, Any]] = []
         for key, members in groups.items():
             vector, flags, reasons = layout.count(
                 [m.inputs for m in members], [m.outputs for m in members]

@@ -196,13 +196,13 @@ class ProfileLayout:
             return bad
         unseen = len(ref.categories)
         bad = np.zeros(len(values), dtype=bool)
-        missing = type_errors = 0
+        missing = wrong = 0
         for i, value in enumerate(values):
             if value is None:
                 missing += 1
                 continue
             if isinstance(value, dict | list):
-                type_errors += 1
+                wrong += 1
                 bad[i] = True
                 continue
             slot = ref.index.get(category_key(value), unseen)
@@ -210,7 +210,7 @@ class ProfileLayout:
             if slot == unseen:
                 bad[i] = True
         vector[o + k] += missing
-        vector[o + k + 1] += type_errors
+        vector[o + k + 1] += wrong
         vector[o + k + 2] += float(bad.sum())
         return bad
 

@@ -9,12 +9,14 @@ deadlock. A window reads whole days, then whole hours, then minutes at its edges
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from driftloop.store.drift import DriftProfile
@@ -37,12 +39,11 @@ def bucket_start(ts: datetime, grain: str) -> datetime:
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> Any:
+    """An ``INSERT`` of the session's dialect (both spell ``ON CONFLICT DO NOTHING`` alike)."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(DriftProfile)
+        return postgresql.insert(DriftProfile)
+    return sqlite.insert(DriftProfile)
 
 
 def add_buckets(
@@ -68,21 +69,37 @@ def add_buckets(
             index_elements=["model_id", "layout", "version", "variant", "grain", "start"]
         ),
         [
-            dict(model_id=model_id, layout=layout, version=v, variant=r, grain=g, start=s,
-                 records=0, data=empty, updated_at=now)
+            {
+                "model_id": model_id,
+                "layout": layout,
+                "version": v,
+                "variant": r,
+                "grain": g,
+                "start": s,
+                "records": 0,
+                "data": empty,
+                "updated_at": now,
+            }
             for v, r, g, s in keys
         ],
     )
-    condition = or_(*(
-        and_(DriftProfile.version == v, DriftProfile.variant == r, DriftProfile.grain == g,
-             DriftProfile.start == s)
-        for v, r, g, s in keys
-    ))
+    condition = or_(
+        *(
+            and_(
+                DriftProfile.version == v,
+                DriftProfile.variant == r,
+                DriftProfile.grain == g,
+                DriftProfile.start == s,
+            )
+            for v, r, g, s in keys
+        )
+    )
     query = (
         select(DriftProfile)
         .where(DriftProfile.model_id == model_id, DriftProfile.layout == layout, condition)
-        .order_by(DriftProfile.version, DriftProfile.variant, DriftProfile.grain,
-                  DriftProfile.start)
+        .order_by(
+            DriftProfile.version, DriftProfile.variant, DriftProfile.grain, DriftProfile.start
+        )
         .with_for_update()
     )
     for row in session.scalars(query):
@@ -130,24 +147,24 @@ def read_window(
     keys: Iterable[tuple[str, str]] | None = None,
 ) -> dict[tuple[str, str], NDArray[np.float64]]:
     """Summed vectors of ``[start, end)`` per ``(version, variant)``."""
-    parts: Sequence[tuple[str, datetime, datetime]] = segments(start, end)
-    if not parts:
-        return {}
-    condition = or_(*(
-        and_(DriftProfile.grain == g, DriftProfile.start >= lo, DriftProfile.start < hi)
-        for g, lo, hi in parts
-    ))
-    query = select(DriftProfile.version, DriftProfile.variant, DriftProfile.data).where(
-        DriftProfile.model_id == model_id, DriftProfile.layout == layout, condition
-    )
     wanted = set(keys) if keys is not None else None
     out: dict[tuple[str, str], NDArray[np.float64]] = {}
-    for version, variant, data in session.execute(query):
-        key = (version, variant)
-        if wanted is not None and key not in wanted:
-            continue
-        vector = np.frombuffer(data, dtype=np.float64)
-        if vector.size != size:
-            continue  # written under another layout revision
-        out[key] = out[key] + vector if key in out else vector.copy()
+    # One range query per segment (at most five): each is an index range scan, where one query
+    # OR-ing the ranges made both SQLite and PostgreSQL scan every bucket of the model.
+    for grain, lo, hi in segments(start, end):
+        query = select(DriftProfile.version, DriftProfile.variant, DriftProfile.data).where(
+            DriftProfile.model_id == model_id,
+            DriftProfile.layout == layout,
+            DriftProfile.grain == grain,
+            DriftProfile.start >= lo,
+            DriftProfile.start < hi,
+        )
+        for version, variant, data in session.execute(query):
+            key = (version, variant)
+            if wanted is not None and key not in wanted:
+                continue
+            vector = np.frombuffer(data, dtype=np.float64)
+            if vector.size != size:
+                continue  # written under another layout revision
+            out[key] = out[key] + vector if key in out else vector.copy()
     return out

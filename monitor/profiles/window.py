@@ -39,9 +39,11 @@ def _measures(
         base_tails = (0.0, 0.0)
     else:
         base_counts = block.counts(base)
-        base_tails = (block.extra(base, "sum_below"), block.extra(base, "sum_above")) if (
-            block.kind is FeatureKind.numerical
-        ) else (0.0, 0.0)
+        base_tails = (
+            (block.extra(base, "sum_below"), block.extra(base, "sum_above"))
+            if (block.kind is FeatureKind.numerical)
+            else (0.0, 0.0)
+        )
     if base_counts.sum() <= 0:
         return None
     if isinstance(block.ref, NumericalReference):
@@ -67,8 +69,16 @@ def profile_drift(
         method_name, materiality = (overrides or {}).get(block.name, (None, None))
         method: DriftMethod = resolve_method(block.kind, method_name)
         if baseline is None and not block.has_reference:
-            tests.append(FeatureTest(block.name, block.kind, method, None, materiality,
-                                     note="the reference has no values for it"))
+            tests.append(
+                FeatureTest(
+                    block.name,
+                    block.kind,
+                    method,
+                    None,
+                    materiality,
+                    note="the reference has no values for it",
+                )
+            )
             continue
         measures = _measures(block, baseline, current)
         note = None

@@ -23,7 +23,9 @@ def numeric_bounds(ref: NumericalReference, margin: float) -> tuple[float, float
     return ref.minimum - pad, ref.maximum + pad
 
 
-def numeric_ood(ref: NumericalReference, margin: float, values: NDArray[np.float64]) -> NDArray[np.bool_]:
+def numeric_ood(
+    ref: NumericalReference, margin: float, values: NDArray[np.float64]
+) -> NDArray[np.bool_]:
     """Which ``values`` are out of distribution (NaN, i.e. missing, never is)."""
     lo, hi = numeric_bounds(ref, margin)
     with np.errstate(invalid="ignore"):

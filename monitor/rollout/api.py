@@ -75,6 +75,7 @@ def get_routing(name: str, state: MonitorState = Depends(get_state)) -> dict[str
 
 GATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The rollout may proceed"},
+    404: {"description": "Unknown model"},
     409: {"description": "The rollout is paused"},
     412: {"description": "The rollout failed, was rolled back, or does not exist"},
 }
@@ -91,7 +92,9 @@ def get_gate(name: str, state: MonitorState = Depends(get_state)) -> JSONRespons
     return JSONResponse(body, status_code=code)
 
 
-@router.get("/v1/models/{name}/rollout", responses={404: {"description": "No rollout"}})
+@router.get(
+    "/v1/models/{name}/rollout", responses={404: {"description": "Unknown model, or no rollout"}}
+)
 def get_rollout(name: str, state: MonitorState = Depends(get_state)) -> dict[str, Any]:
     """The newest rollout with its decision history and evidence, and the earlier rollouts."""
     defaults = state.settings.rollout

@@ -12,33 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from driftloop.contract import ModelSchema, PredictionKind
-from driftloop.monitor.rollout.decide import LATENCY_EXCEEDANCE, Evidence, Step, phase_alpha
+from driftloop.monitor.rollout.checks import error_guardrail, finite, latency_guardrail, split_check
+from driftloop.monitor.rollout.decide import Evidence, Step, phase_alpha
 from driftloop.monitor.rollout.sequences import (
     Moments,
     paired_sequence,
-    single_sequence,
     unpaired_sequence,
 )
-from driftloop.monitor.rollout.srm import srm_log_bayes_factor, srm_p_value
 from driftloop.settings import RolloutSettings
-from driftloop.store import Model, RecordRow, Rollout
+from driftloop.store import Model, Rollout
 
 __all__ = ["Assessment", "LabeledRows", "assess", "row_values"]
 
 LabeledRows = Callable[..., pd.DataFrame]
 """``labeled_rows(session, model, *, since=None, until=None, variant=None)`` (feedback)."""
-
-LATENCY_ROWS = 20_000
-"""Newest records per variant the latency guardrail reads."""
 
 
 @dataclass(frozen=True)
@@ -103,48 +98,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _num(value: Any) -> float | None:
-    v = float(np.asarray(value))
-    return v if np.isfinite(v) else None
-
-
-def _record_stats(
-    session: Session, model: Model, variant: str, version: str, since: datetime
-) -> tuple[int, int]:
-    total, errors = session.execute(
-        select(func.count(), func.sum(case((RecordRow.status >= 500, 1), else_=0))).where(
-            RecordRow.model_id == model.id,
-            RecordRow.variant == variant,
-            RecordRow.version == version,
-            RecordRow.ts >= since,
-        )
-    ).one()
-    return int(total or 0), int(errors or 0)
-
-
-def _latencies(
-    session: Session, model: Model, variant: str, version: str, since: datetime
-) -> np.ndarray:
-    rows = session.scalars(
-        select(RecordRow.latency_ms)
-        .where(
-            RecordRow.model_id == model.id,
-            RecordRow.variant == variant,
-            RecordRow.version == version,
-            RecordRow.status < 500,
-            RecordRow.ts >= since,
-        )
-        .order_by(RecordRow.ts.desc())
-        .limit(LATENCY_ROWS)
-    ).all()
-    return np.asarray(rows, dtype=float)
-
-
-def _bernoulli(n: int, k: int) -> Moments:
-    p = k / n if n else 0.0
-    return Moments(n, p, n * p * (1 - p))
-
-
 def assess(
     session: Session,
     model: Model,
@@ -167,8 +120,8 @@ def assess(
     frame = labeled_rows(session, model, since=since)
     a = _arm(frame, "champion", champ_v) if len(frame) else frame
     b = _arm(frame, challenger_variant, chall_v) if len(frame) else frame
-    if step.paired and len(frame):
-        pairs = a.merge(b, on="request_id", suffixes=("_a", "_b"))
+    if step.paired:
+        pairs = a.merge(b, on="request_id", suffixes=("_a", "_b")) if len(frame) else pd.DataFrame()
         va = _pair_values(pairs, "_a", kind, config.regression_loss)
         vb = _pair_values(pairs, "_b", kind, config.regression_loss)
         diff = _clean(vb - va)
@@ -195,11 +148,11 @@ def assess(
     lower = max(-np.inf if stored_lower is None else float(stored_lower), float(interval.lower))
     upper = min(np.inf if stored_upper is None else float(stored_upper), float(interval.upper))
     earlier = int(progress.get("earlier_samples", 0))
-    progress.update({"lower": _num(lower), "upper": _num(upper)})
+    progress.update({"lower": finite(lower), "upper": finite(upper)})
 
-    errors = _error_guardrail(session, model, rollout, challenger_variant, since, config)
-    latency = _latency_guardrail(session, model, rollout, challenger_variant, since, config)
-    srm = _srm(session, model, rollout, step, now, config, progress)
+    errors = error_guardrail(session, model, rollout, challenger_variant, since, config)
+    latency = latency_guardrail(session, model, rollout, challenger_variant, since, config)
+    srm = split_check(session, model, rollout, step, now, config, progress)
 
     evidence = Evidence(
         lower=lower,
@@ -227,8 +180,8 @@ def assess(
         "alpha": alpha,
         "difference": {
             **interval.as_dict(),
-            "running_lower": _num(lower),
-            "running_upper": _num(upper),
+            "running_lower": finite(lower),
+            "running_upper": finite(upper),
         },
         "metric_values": {"champion": means[0], "challenger": means[1]},
         "samples": {
@@ -242,114 +195,3 @@ def assess(
         "srm": srm,
     }
     return Assessment(evidence, _plain(record), _plain(progress))
-
-
-def _error_guardrail(
-    session: Session,
-    model: Model,
-    rollout: Rollout,
-    variant: str,
-    since: datetime,
-    config: RolloutSettings,
-) -> dict[str, Any]:
-    n_a, e_a = _record_stats(session, model, "champion", rollout.champion_version, since)
-    n_b, e_b = _record_stats(session, model, variant, rollout.challenger_version, since)
-    interval = unpaired_sequence(
-        _bernoulli(n_a, e_a),
-        _bernoulli(n_b, e_b),
-        alpha=config.alpha,
-        tuning_samples=config.tuning_samples,
-        min_samples=config.min_compare_samples,
-        max_variance=0.25,
-    )
-    lower = float(interval.lower)
-    return {
-        "champion": e_a / n_a if n_a else None,
-        "challenger": e_b / n_b if n_b else None,
-        "records": {"champion": n_a, "challenger": n_b},
-        "increase_lower": _num(lower),
-        "tolerance": config.max_error_rate_increase,
-        "ok": not lower > config.max_error_rate_increase,
-        "_lower": lower,
-    }
-
-
-def _latency_guardrail(
-    session: Session,
-    model: Model,
-    rollout: Rollout,
-    variant: str,
-    since: datetime,
-    config: RolloutSettings,
-) -> dict[str, Any]:
-    a = _latencies(session, model, "champion", rollout.champion_version, since)
-    b = _latencies(session, model, variant, rollout.challenger_version, since)
-    out: dict[str, Any] = {
-        "champion_ms": float(np.quantile(a, 0.99)) if a.size else None,
-        "challenger_ms": float(np.quantile(b, 0.99)) if b.size else None,
-        "tolerance": config.max_latency_increase,
-        "threshold_ms": None,
-        "exceedance_lower": None,
-        "ok": True,
-        "_lower": -np.inf,
-    }
-    if a.size < config.min_compare_samples or b.size < config.min_compare_samples:
-        return out
-    threshold = float(np.quantile(a, 1 - LATENCY_EXCEEDANCE)) * (1 + config.max_latency_increase)
-    over = (b > threshold).astype(float)
-    interval = single_sequence(
-        Moments.of(over),
-        alpha=config.alpha,
-        tuning_samples=config.tuning_samples,
-        min_samples=config.min_compare_samples,
-        max_variance=0.25,
-    )
-    lower = float(interval.lower)
-    out.update(
-        threshold_ms=threshold,
-        exceedance=float(over.mean()),
-        exceedance_lower=_num(lower),
-        ok=not lower > LATENCY_EXCEEDANCE,
-        _lower=lower,
-    )
-    return out
-
-
-def _srm(
-    session: Session,
-    model: Model,
-    rollout: Rollout,
-    step: Step,
-    now: datetime,
-    config: RolloutSettings,
-    progress: dict[str, Any],
-) -> dict[str, Any]:
-    done = float(progress.get("srm_log_e_done", 0.0))
-    out: dict[str, Any] = {"expected_weight": step.weight, "checked": False}
-    log_e = done
-    if not step.paired and 0.0 < step.weight < 1.0:
-        since = rollout.step_started_at + timedelta(seconds=config.srm_grace_seconds)
-        x_a, _ = _record_stats(session, model, "champion", rollout.champion_version, since)
-        x_b, _ = _record_stats(session, model, "challenger", rollout.challenger_version, since)
-        step_log_e = float(srm_log_bayes_factor(x_a, x_b, step.weight, config.srm_concentration))
-        log_e = done + step_log_e
-        progress["srm_log_e_step"] = step_log_e
-        out.update(
-            checked=True,
-            records={"champion": x_a, "challenger": x_b},
-            observed_weight=x_b / (x_a + x_b) if x_a + x_b else None,
-        )
-    else:
-        progress["srm_log_e_step"] = 0.0
-    best = max(float(progress.get("srm_log_e_max", 0.0)), log_e)
-    progress["srm_log_e_max"] = best
-    p_value = float(srm_p_value(best))
-    out.update(
-        log_e=log_e,
-        max_log_e=best,
-        p_value=p_value,
-        alpha=config.srm_alpha,
-        ok=best < np.log(1.0 / config.srm_alpha),
-        _log_e=best,
-    )
-    return out

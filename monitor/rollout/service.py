@@ -123,7 +123,8 @@ def _route(
             now=now,
         )
         return
-    step = plan(config)[rollout.step]
+    steps = plan(config)
+    step = steps[min(rollout.step, len(steps) - 1)]
     write_policy(
         session,
         model,

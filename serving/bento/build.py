@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -168,6 +169,9 @@ def build_bento(
             )
         )
         (workdir / "features.json").write_text(json.dumps([f.__dict__ for f in features]))
+        # BentoML imports the build context's ``service`` module; a second build in the same
+        # process would otherwise get the first one back from the module cache.
+        sys.modules.pop("service", None)
         bento = bentoml.bentos.build(
             "service:Model",
             name=name,
@@ -179,6 +183,7 @@ def build_bento(
             build_ctx=str(workdir),
         )
     finally:
+        sys.modules.pop("service", None)
         shutil.rmtree(workdir, ignore_errors=True)
     result = BentoBuild(
         name=name,

@@ -44,6 +44,7 @@ class FakeGrafana:
     requests: list[Seen] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     hidden_folders: set[str] = field(default_factory=set)
+    locked_dashboards: set[str] = field(default_factory=set)
     url: str = ""
 
     def app(self) -> Starlette:
@@ -159,8 +160,12 @@ class FakeGrafana:
         folder_uid = body.get("folderUid")
         if folder_uid is not None and folder_uid not in self.folders:
             return JSONResponse({"message": "folder not found", "status": "not-found"}, 400)
-        uid = dashboard.get("uid")
-        existing = self.dashboards.get(uid) if uid else None
+        uid = str(dashboard.get("uid") or f"generated{len(self.dashboards)}")
+        existing = self.dashboards.get(uid)
+        if uid in self.locked_dashboards:
+            return JSONResponse(
+                {"message": "Cannot save provisioned dashboard", "status": "provisioned"}, 400
+            )
         if existing and not body.get("overwrite"):
             return JSONResponse(
                 {

@@ -228,11 +228,11 @@ def _setup(stack: Stack, rng: random.Random, webhook: str) -> None:
         feature["segment"] = feature["name"] == "region"
     stack.step("schema", http.post(f"{url}/v1/models", json={"name": MODEL, "schema": schema}))
     # Records of the window before the drift window (60 minutes), for the window-to-window view.
-    earlier = {"batch_id": uuid.uuid4().hex, "source": "test"}
+    earlier: dict[str, Any] = {"batch_id": uuid.uuid4().hex, "source": "test"}
     earlier["records"] = _records(rng, "v1", "champion", 200, age=timedelta(minutes=90))
     stack.step("earlier records", http.post(f"{url}/v1/records", json=earlier))
     for version, variant in (("v1", "champion"), ("v2", "challenger")):
-        batch = {"batch_id": uuid.uuid4().hex, "source": "test", "records": []}
+        batch: dict[str, Any] = {"batch_id": uuid.uuid4().hex, "source": "test"}
         batch["records"] = _records(rng, version, variant, 200)
         stack.step(f"records {variant}", http.post(f"{url}/v1/records", json=batch))
         labels = [
@@ -278,7 +278,7 @@ def _traffic(stack: Stack, seed: int) -> None:
                     stack.steps[f"sidecar {answer.status_code}"] = answer.status_code
                     ids.append({"request_id": request_id, "label": _label(row)})
                 http.post(f"{url}/v1/feedback", json=ids)
-            batch = {"batch_id": uuid.uuid4().hex, "source": "test"}
+            batch: dict[str, Any] = {"batch_id": uuid.uuid4().hex, "source": "test"}
             batch["records"] = _records(rng, "v1", "champion", 20)
             http.post(f"{url}/v1/records", json=batch)
         stack._stop.wait(0.5)

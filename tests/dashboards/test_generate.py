@@ -121,3 +121,23 @@ def test_the_command_checks_and_rebuilds(tmp_path: Path) -> None:
     fresh = runner.invoke(app, [*args, "--check"])
     assert fresh.exit_code == 0, fresh.output
     assert "up to date" in fresh.output
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_the_json_loads_back_into_grafana_s_dashboard_model(name: str) -> None:
+    from grafana_foundation_sdk.cog import plugins
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    plugins.register_default_plugins()
+    data = json.loads(GENERATED[name])
+    back = json.loads(json.dumps(Dashboard.from_json(data), cls=JSONEncoder))
+
+    def shape(d: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [
+            (p["type"], p["title"], p["gridPos"], [t.get("expr") for t in p.get("targets", [])])
+            for p in _panels(d["panels"])
+        ]
+
+    assert shape(back) == shape(data)
+    assert back["templating"]["list"][0]["type"] == "datasource"

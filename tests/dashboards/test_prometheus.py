@@ -28,7 +28,7 @@ from tests.procs import need_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-VALUES = {"model": MODEL, "variant": ".*", "window": "1h", "metric": "accuracy"}
+VALUES = {"model": MODEL, "variant": ".*", "version": ".*", "window": "1h", "metric": "accuracy"}
 DECLARED = declared()
 QUERIES: list[PanelQuery] = [
     q for text in generate().values() for q in dashboard_queries(json.loads(text))
@@ -65,6 +65,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Prometheus
         promdir.mkdir()
         with PrometheusProcess(binary, promdir, running.targets(), rule_files()) as prometheus:
             prometheus.wait_for("up == 1", 30)
+            prometheus.wait_for(
+                f'driftloop_rollout_state{{model="{MODEL}", state="shadow"}} == 1', 30
+            )
             # An operator rolls the challenger back while Prometheus watches: a state change
             # to annotate, and an alert that must fire.
             running.step(
@@ -157,6 +160,16 @@ def test_the_rollback_fires_its_alert(stack: tuple[PrometheusProcess, Stack]) ->
         f'ALERTS{{alertname="DriftloopRolloutRolledBack", alertstate="firing", model="{MODEL}"}}',
         15,
     )
+
+
+def test_a_healthy_stack_pages_nobody(stack: tuple[PrometheusProcess, Stack]) -> None:
+    prometheus, _ = stack
+    quiet = (
+        "DriftloopMonitorDown|DriftloopMonitorAbsent|DriftloopNoJobLeader|DriftloopCaptureLoss"
+        "|DriftloopSpoolFilling|DriftloopWebhookMessagesFailed"
+    )
+    active = prometheus.query(f'ALERTS{{alertname=~"{quiet}"}}')["result"]
+    assert [a["metric"] for a in active] == []
 
 
 def test_every_metric_the_rules_read_is_declared() -> None:

@@ -140,3 +140,31 @@ def test_the_command_fails_clearly_on_a_bad_token(grafana: FakeGrafana) -> None:
     assert result.exit_code == 1
     assert "Unauthorized" in result.output
     assert grafana.dashboards == {}
+
+
+def test_the_command_refuses_a_url_without_scheme() -> None:
+    result = CliRunner().invoke(
+        app, ["dashboards", "publish", "--url", "grafana.local:3000", "--token", TOKEN]
+    )
+    assert result.exit_code == 2
+    assert "grafana.local:3000" in result.output
+
+
+def test_an_unreachable_grafana_is_an_error_not_a_traceback() -> None:
+    from tests.procs import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(
+        app, ["dashboards", "publish", "--url", url, "--token", TOKEN, "--timeout", "2"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "cannot find or create Grafana folder 'Driftloop'" in result.output
+
+
+def test_a_refused_dashboard_is_an_error_naming_it(grafana: FakeGrafana) -> None:
+    grafana.locked_dashboards.add("driftloop-model")
+    with (
+        _client(grafana) as client,
+        pytest.raises(PublishError, match=r"refused dashboard 'driftloop-model'.*provisioned"),
+    ):
+        publish(client, _dashboards())

@@ -52,8 +52,9 @@ PREPARE = textwrap.dedent(
     # BentoML's iris example loads iris_sklearn:latest/model.pkl (its train.py saves it so).
     with bentoml.models.create("iris_sklearn") as model:
         joblib.dump(joblib.load(out / "example.pkl"), model.path_of("model.pkl"))
+    # The challenger also carries DriftloopMiddleware (no monitor configured: it only counts).
     challenger = build_bento(out / "challenger.pkl", out / "reference.parquet", "iris-challenger",
-                             label_column="species", smoke=False)
+                             label_column="species", smoke=False, capture=True)
     print(challenger.bento_tag)
     """
 )

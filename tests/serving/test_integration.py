@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select
 
 from driftloop.store import Model, RecordRow
@@ -68,6 +69,29 @@ def test_the_champion_bento_passed_its_build_smoke_test(bentos: Bentos) -> None:
         f"{bentos.champion.url}/predict", json={"inputs": rows(bentos.features, 2, 0)}
     ).json()
     assert [set(a) for a in answer] == [{"prediction", "probabilities"}] * 2
+
+
+def bento_metric(url: str, name: str, model: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("model") == model:
+                total += sample.value
+    return total
+
+
+def test_the_middleware_captures_inside_a_real_bento(bentos: Bentos) -> None:
+    url = bentos.challenger.url
+    before = bento_metric(url, "driftloop_records_captured_total", "iris-challenger")
+    body = {"inputs": rows(bentos.features, 2, 5)}
+    response = httpx.post(f"{url}/predict", json=body, headers={"X-Request-ID": "mw-1"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "mw-1"
+    deadline = time.monotonic() + 10
+    while bento_metric(url, "driftloop_records_captured_total", "iris-challenger") < before + 2:
+        assert time.monotonic() < deadline, "the middleware did not capture the rows"
+        time.sleep(0.1)
 
 
 def test_canary_answers_everything_records_every_row_once_with_the_right_variant(

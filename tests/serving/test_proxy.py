@@ -38,22 +38,24 @@ def slow_challenger() -> Iterator[ServerThread]:
 class Proxy:
     """A ProxyApp served on loopback, with its registry and the records it shipped."""
 
-    def __init__(self, policy: RoutingPolicy, **options: Any) -> None:
+    def __init__(self, policy: RoutingPolicy, queue_size: int = 10_000, **options: Any) -> None:
         self.registry = CollectorRegistry()
+        self.start_shipper = queue_size == 10_000
         self.sink = RecordingSink()
         self.shipper = Shipper(
             "iris",
             self.sink,
             MemorySpool(),
             ShippingMetrics(self.registry),
-            CaptureSettings(batch_records=50, batch_age_seconds=0.05),
+            CaptureSettings(batch_records=50, batch_age_seconds=0.05, queue_size=queue_size),
         )
         self.app = ProxyApp("iris", policy, self.shipper, ProxyMetrics(self.registry), **options)
         self.server = ServerThread(self.app)
         self.url = self.server.url
 
     def __enter__(self) -> Proxy:
-        self.shipper.start()
+        if self.start_shipper:  # a small queue stays unstarted, so it fills up
+            self.shipper.start()
         self.server.__enter__()
         return self
 
@@ -217,3 +219,46 @@ def test_a_failing_shadow_never_fails_the_client(champion: ServerThread) -> None
             wait_for(
                 lambda: proxy.value("driftloop_sidecar_shadow_requests_total", outcome="error") == 1
             )
+
+
+def test_a_full_capture_queue_never_fails_a_request_and_counts_the_drop(
+    champion: ServerThread,
+) -> None:
+    with Proxy(single(champion.url), queue_size=3) as proxy:
+        statuses = [httpx.post(f"{proxy.url}/predict", json=ROWS).status_code for _ in range(7)]
+        assert statuses == [200] * 7
+        assert proxy.value("driftloop_records_dropped_total", reason="queue_full") == 4
+
+
+def test_ab_by_a_json_field_is_sticky_per_customer(champion: ServerThread) -> None:
+    with ServerThread(model_app("chall")) as challenger:
+        policy = RoutingPolicy(
+            Mode.ab,
+            Upstream("v1", champion.url),
+            Upstream("v2", challenger.url),
+            weight=0.5,
+            sticky_key="json:customer_id",
+        )
+        seen: dict[str, set[str]] = {}
+        with Proxy(policy) as proxy:
+            for _ in range(3):
+                for customer in range(12):
+                    body = {"inputs": [{"a": 1.0, "customer_id": f"c{customer}"}]}
+                    response = httpx.post(f"{proxy.url}/predict", json=body)
+                    answer = response.json()[0]["prediction"]
+                    variant = response.headers["x-driftloop-variant"]
+                    assert answer == {"champion": "champ", "challenger": "chall"}[variant]
+                    seen.setdefault(f"c{customer}", set()).add(variant)
+    assert all(len(v) == 1 for v in seen.values())
+    assert set().union(*seen.values()) == {"champion", "challenger"}
+
+
+def test_a_body_over_the_capture_limit_streams_through_uncaptured(champion: ServerThread) -> None:
+    big = b'{"inputs": [' + b",".join([b'{"a": 1.0}'] * 30_000) + b"]}"
+    with Proxy(single(champion.url), max_capture_bytes=10_000) as proxy:
+        response = httpx.post(
+            f"{proxy.url}/echo/big", content=big, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 418
+        assert response.json()["body"].encode() == big
+        assert proxy.value("driftloop_records_dropped_total", reason="too_large") == 1

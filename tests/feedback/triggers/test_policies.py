@@ -90,7 +90,9 @@ def test_degradation_fires_once_per_incident(monitor: Monitor) -> None:
     assert evidence["interval"][1] < 0.8
     assert evidence["n"] == 60
     assert evidence["group"] == "v1/champion"
-    assert "performance" in evidence
+    accuracy = evidence["performance"]["versions"]["v1"]["champion"]["metrics"]["accuracy"]
+    assert accuracy["upper"] == evidence["interval"][1]
+    assert "segments" not in evidence["performance"]["versions"]["v1"]["champion"]
 
     monitor.clock.advance(3600)
     assert evaluate(monitor) == []  # cooldown over, but the same incident is still open

@@ -78,10 +78,10 @@ class Served:
 class ReceiverServer(Served):
     """The example receiver with an inbox the test reads."""
 
-    def __init__(self, secrets: list[str], port: int | None = None) -> None:
+    def __init__(self, secrets: list[str], port: int | None = None, on_trigger: Any = None) -> None:
         module = receiver_module()
         self.inbox = module.Inbox()
-        super().__init__(module.create_app(secrets, inbox=self.inbox), port)
+        super().__init__(module.create_app(secrets, inbox=self.inbox, on_trigger=on_trigger), port)
         self.url = f"{self.base}/webhooks/retrain"
 
     def received(self) -> dict[str, Any]:

@@ -17,8 +17,8 @@ import pytest
 from driftloop.clock import FrozenClock
 from driftloop.settings import Settings
 from tests.feedback.webhooks.conftest import BOTH_DATABASES, SECRET, Monitor, open_monitor
-from tests.feedback.webhooks.servers import ReceiverServer
-from tests.procs import MonitorProcess
+from tests.feedback.webhooks.servers import ReceiverServer, receiver_module
+from tests.procs import MonitorProcess, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -87,26 +87,43 @@ def test_a_trigger_sent_while_the_receiver_is_down_arrives_once_it_is_up(
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning")  # see start()
-def test_a_trigger_survives_sigkill_of_the_monitor_before_delivery(tmp_path: Path) -> None:
-    receiver = ReceiverServer([SECRET])
+def test_a_trigger_survives_sigkill_of_the_monitor_and_the_loop_closes(tmp_path: Path) -> None:
+    # The restarted monitor's port is known up front: the callback URL in the body must reach it.
+    port = free_port()
+    receiver = ReceiverServer(
+        [SECRET], on_trigger=receiver_module().register_version("http://127.0.0.1:3002")
+    )
     env = {
         "DRIFTLOOP_WEBHOOK_URL": receiver.url,
         "DRIFTLOOP_WEBHOOK_SECRET": SECRET,
         "DRIFTLOOP_RETRAIN__SNAPSHOT_DIR": str(tmp_path / "snapshots"),
+        "DRIFTLOOP_RETRAIN__CALLBACK_BASE_URL": f"http://127.0.0.1:{port}",
         "DRIFTLOOP_WEBHOOKS__TIMEOUT_SECONDS": "2",
     }
     database_url = f"sqlite:///{tmp_path / 'monitor.db'}"
     first = start(MonitorProcess(database_url, tmp_path, env))
     try:
-        assert httpx.post(f"{first.url}/v1/models", json={"name": "iris"}).status_code == 201
+        records = [
+            {
+                "request_id": f"r{i}",
+                "model": "iris",
+                "version": "v1",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "inputs": {"x": float(i)},
+                "outputs": {"prediction": "a"},
+            }
+            for i in range(3)
+        ]
+        batch = {"batch_id": "b1", "source": "test", "records": records}
+        assert httpx.post(f"{first.url}/v1/records", json=batch).status_code == 200
         fired = httpx.post(f"{first.url}/v1/models/iris/retrain", json={"note": "kill me"})
         assert fired.status_code == 202, fired.text
         webhook_id = fired.json()["webhook_id"]
     finally:
-        first.stop(signal.SIGKILL)
+        first.stop(signal.SIGKILL)  # the receiver was never up: nothing was delivered
 
     with receiver:
-        second = start(MonitorProcess(database_url, tmp_path, env))
+        second = start(MonitorProcess(database_url, tmp_path, env, port=port))
         try:
             got = wait_for(
                 lambda: [
@@ -116,6 +133,15 @@ def test_a_trigger_survives_sigkill_of_the_monitor_before_delivery(tmp_path: Pat
                 "the trigger was not delivered after the restart",
             )
             log = httpx.get(f"{second.url}/v1/webhooks/deliveries/{webhook_id}").json()
+            challenger = wait_for(
+                lambda: [
+                    v
+                    for v in httpx.get(f"{second.url}/v1/models/iris").json()["versions"]
+                    if v["role"] == "challenger"
+                ],
+                10,
+                "the receiver's callback did not register a challenger",
+            )
         finally:
             second.stop()
     gc.collect()  # finalize MonitorProcess's log files while the warning filter is on
@@ -123,3 +149,6 @@ def test_a_trigger_survives_sigkill_of_the_monitor_before_delivery(tmp_path: Pat
     assert receiver.received()["rejected"] == []
     assert log["status"] == "delivered"
     assert log["attempt_log"][-1]["outcome"] == "delivered"
+    assert challenger[0]["version"] == f"retrained-{fired.json()['id']}"
+    assert challenger[0]["url"] == "http://127.0.0.1:3002"
+    assert challenger[0]["provenance"]["webhook_id"] == webhook_id

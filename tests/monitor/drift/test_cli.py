@@ -40,11 +40,23 @@ def test_json_has_exactly_the_documented_shape(files: tuple[Path, Path]) -> None
     assert set(out) == {"dataset_drift", "drifted_share", "features"}
     assert out["dataset_drift"] is True
     assert out["drifted_share"] == pytest.approx(2 / 3)
-    keys = {"name", "kind", "method", "statistic", "p_value", "p_adjusted", "effect_size", "drifted"}
+    keys = {
+        "name",
+        "kind",
+        "method",
+        "statistic",
+        "p_value",
+        "p_adjusted",
+        "effect_size",
+        "drifted",
+    }
     assert all(set(f) == keys for f in out["features"])
     by_name = {f["name"]: f for f in out["features"]}
-    assert by_name["a"]["drifted"] and by_name["c"]["drifted"] and not by_name["b"]["drifted"]
-    assert by_name["c"]["kind"] == "categorical" and by_name["c"]["method"] == "chi2"
+    assert by_name["a"]["drifted"]
+    assert by_name["c"]["drifted"]
+    assert not by_name["b"]["drifted"]
+    assert by_name["c"]["kind"] == "categorical"
+    assert by_name["c"]["method"] == "chi2"
 
 
 def test_people_get_a_table_and_a_verdict(files: tuple[Path, Path]) -> None:
@@ -55,14 +67,25 @@ def test_people_get_a_table_and_a_verdict(files: tuple[Path, Path]) -> None:
 
 
 def test_options_override_settings_and_select_columns(files: tuple[Path, Path]) -> None:
-    args = ["drift", str(files[0]), str(files[1]), "--json", "--columns", "b,c", "--materiality", "0.9"]
+    args = [
+        "drift",
+        str(files[0]),
+        str(files[1]),
+        "--json",
+        "--columns",
+        "b,c",
+        "--materiality",
+        "0.9",
+    ]
     out = json.loads(runner.invoke(app, args).stdout)
     assert [f["name"] for f in out["features"]] == ["b", "c"]
     assert out["dataset_drift"] is False
 
 
 def test_fail_on_drift_sets_the_exit_status(files: tuple[Path, Path]) -> None:
-    result = runner.invoke(app, ["drift", str(files[0]), str(files[1]), "--fail-on-drift", "--json"])
+    result = runner.invoke(
+        app, ["drift", str(files[0]), str(files[1]), "--fail-on-drift", "--json"]
+    )
     assert result.exit_code == 1
 
 
@@ -79,7 +102,9 @@ def test_bad_input_names_the_problem(files: tuple[Path, Path], tmp_path: Path) -
 
 def test_html_writes_an_evidently_report(files: tuple[Path, Path], tmp_path: Path) -> None:
     target = tmp_path / "report.html"
-    result = runner.invoke(app, ["drift", str(files[0]), str(files[1]), "--json", "--html", str(target)])
+    result = runner.invoke(
+        app, ["drift", str(files[0]), str(files[1]), "--json", "--html", str(target)]
+    )
     assert result.exit_code == 0, result.output
     html = target.read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<html") or "<!doctype html>" in html[:200].lower()

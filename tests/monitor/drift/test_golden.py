@@ -41,7 +41,7 @@ def test_ks_matches_scipy_asymptotic(ref: np.ndarray, cur: np.ndarray) -> None:
     assert ks_pvalue(d, ref.size, cur.size) == pytest.approx(expected.pvalue, abs=1e-9)
 
 
-@pytest.mark.parametrize("en", [30_000, 120_000])
+@pytest.mark.parametrize("en", [1_500, 30_000, 120_000])
 @pytest.mark.parametrize("nxx", [0.5, 2.3, 9.0, 60.0])
 def test_ks_pvalue_matches_scipy_where_scipy_is_slow(en: int, nxx: float) -> None:
     d = float(np.sqrt(nxx / en))

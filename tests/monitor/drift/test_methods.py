@@ -49,7 +49,8 @@ def test_distance_methods_decide_by_threshold_alone(method: str) -> None:
     spec = FeatureSpec("x", FeatureKind.numerical, method=method)
     feature = compare_frame(Reference.from_frame(ref, [spec]), cur, DriftConfig()).features[0]
     assert feature.method == method
-    assert feature.p_value is None and feature.p_adjusted is None
+    assert feature.p_value is None
+    assert feature.p_adjusted is None
     assert feature.drifted
     assert feature.statistic == feature.effect_size
 
@@ -72,7 +73,8 @@ def test_unseen_categories_count_against_the_reference() -> None:
     cur = pd.DataFrame({"c": ["a", "b", "zzz", "yyy"] * 250})
     feature = compare_frame(Reference.from_frame(ref), cur, DriftConfig()).features[0]
     assert feature.drifted
-    assert feature.p_value is not None and feature.p_value < 1e-10
+    assert feature.p_value is not None
+    assert feature.p_value < 1e-10
 
 
 def test_numbers_and_their_text_are_one_category() -> None:
@@ -84,11 +86,19 @@ def test_numbers_and_their_text_are_one_category() -> None:
 
 def test_a_missing_column_is_reported_not_crashed() -> None:
     ref = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
-    report = compare_frame(Reference.from_frame(ref), pd.DataFrame({"x": [1.0, 2.0]}), DriftConfig())
+    report = compare_frame(
+        Reference.from_frame(ref), pd.DataFrame({"x": [1.0, 2.0]}), DriftConfig()
+    )
     assert report.feature("y").note == "column missing from the current data"
     assert report.as_json()["features"][1] == {
-        "name": "y", "kind": "numerical", "method": "ks", "statistic": None, "p_value": None,
-        "p_adjusted": None, "effect_size": None, "drifted": False,
+        "name": "y",
+        "kind": "numerical",
+        "method": "ks",
+        "statistic": None,
+        "p_value": None,
+        "p_adjusted": None,
+        "effect_size": None,
+        "drifted": False,
     }
 
 
@@ -108,14 +118,41 @@ def test_threads_give_the_same_answer() -> None:
 
 def test_the_public_surface_is_pinned() -> None:
     assert set(drift.__all__) == {
-        "DEFAULT_METHODS", "METHODS", "PROFILE_BINS", "CategoricalReference", "DriftConfig",
-        "DriftMethod", "DriftReport", "FeatureDrift", "FeatureSpec", "FeatureTest", "Measures",
-        "NumericalReference", "Reference", "benjamini_hochberg", "bin_index",
-        "categorical_measures", "categorical_reference", "category_key", "chi2_counts",
-        "compare_frame", "decide", "infer_specs", "js_distance", "ks_binned", "ks_pvalue",
-        "ks_statistic", "numeric_column", "numerical_binned_measures", "numerical_measures",
-        "numerical_reference", "psi_counts", "resolve_method", "specs_from_schema",
-        "wasserstein_binned", "wasserstein_sorted",
+        "DEFAULT_METHODS",
+        "METHODS",
+        "PROFILE_BINS",
+        "CategoricalReference",
+        "DriftConfig",
+        "DriftMethod",
+        "DriftReport",
+        "FeatureDrift",
+        "FeatureSpec",
+        "FeatureTest",
+        "Measures",
+        "NumericalReference",
+        "Reference",
+        "benjamini_hochberg",
+        "bin_index",
+        "categorical_measures",
+        "categorical_reference",
+        "category_key",
+        "chi2_counts",
+        "compare_frame",
+        "decide",
+        "infer_specs",
+        "js_distance",
+        "ks_binned",
+        "ks_pvalue",
+        "ks_statistic",
+        "numeric_column",
+        "numerical_binned_measures",
+        "numerical_measures",
+        "numerical_reference",
+        "psi_counts",
+        "resolve_method",
+        "specs_from_schema",
+        "wasserstein_binned",
+        "wasserstein_sorted",
     }
     for name in drift.__all__:
         assert hasattr(drift, name)

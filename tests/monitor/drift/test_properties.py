@@ -38,8 +38,13 @@ def _frame(num: np.ndarray, cat: list[str | None]) -> pd.DataFrame:
 @given(num=numbers, cat=labels)
 def test_a_sample_never_drifts_against_itself(num: np.ndarray, cat: list[str | None]) -> None:
     frame = _frame(num, cat)
-    report = compare_frame(Reference.from_frame(frame) if frame["c"].notna().any() else
-                           Reference.from_frame(frame[["x"]]), frame, DriftConfig())
+    report = compare_frame(
+        Reference.from_frame(frame)
+        if frame["c"].notna().any()
+        else Reference.from_frame(frame[["x"]]),
+        frame,
+        DriftConfig(),
+    )
     assert not report.dataset_drift
     for feature in report.features:
         assert not feature.drifted
@@ -62,12 +67,16 @@ def test_row_order_does_not_matter(ref: np.ndarray, cur: np.ndarray, seed: int) 
 def test_bounds_hold(ref: np.ndarray, cur: np.ndarray) -> None:
     d, _ = ks_statistic(np.sort(ref), np.sort(cur))
     assert 0.0 <= d <= 1.0
-    report = compare_frame(Reference.from_frame(pd.DataFrame({"x": ref})),
-                           pd.DataFrame({"x": cur}), DriftConfig())
+    report = compare_frame(
+        Reference.from_frame(pd.DataFrame({"x": ref})), pd.DataFrame({"x": cur}), DriftConfig()
+    )
     feature = report.features[0]
-    assert feature.p_value is not None and 0.0 <= feature.p_value <= 1.0
-    assert feature.p_adjusted is not None and feature.p_value <= feature.p_adjusted <= 1.0
-    assert feature.effect_size is not None and feature.effect_size >= 0.0
+    assert feature.p_value is not None
+    assert 0.0 <= feature.p_value <= 1.0
+    assert feature.p_adjusted is not None
+    assert feature.p_value <= feature.p_adjusted <= 1.0
+    assert feature.effect_size is not None
+    assert feature.effect_size >= 0.0
     assert 0.0 <= report.drifted_share <= 1.0
 
 

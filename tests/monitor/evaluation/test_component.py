@@ -1,4 +1,4 @@
-"""The drift component inside the monitor: ingest hook, evaluation job, sections, metrics, report."""
+"""The drift component in the monitor: ingest hook, evaluation job, sections, metrics."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def _reference(rng: np.random.Generator, n: int = 2000) -> bytes:
     return sink.getvalue()
 
 
-def _records(rng: np.random.Generator, n: int, *, shift: float, start: int = 0) -> list[dict[str, Any]]:
+def _records(
+    rng: np.random.Generator, n: int, *, shift: float, start: int = 0
+) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
     x = rng.normal(shift, 1, n)
     z = rng.normal(5, 2, n)
@@ -95,7 +97,8 @@ def test_the_job_flags_the_shifted_feature_and_shows_it_on_the_model(
     [result] = model["drift"]
     assert (result["version"], result["variant"], result["records"]) == ("v1", "champion", 600)
     features = {f["name"]: f for f in result["reference"]["features"]}
-    assert features["x"]["drifted"] and features["x"]["method"] == "ks"
+    assert features["x"]["drifted"]
+    assert features["x"]["method"] == "ks"
     assert not features["z"]["drifted"]
     assert not features["color"]["drifted"]
     assert result["reference"]["drifted_share"] == pytest.approx(1 / 3)
@@ -125,9 +128,21 @@ def test_metrics_come_from_the_latest_results(
     state.jobs.run_job("drift")
     registry = state.registry
     key = {"model": "churn", "version": "v1", "variant": "champion"}
-    assert registry.get_sample_value("driftloop_feature_drifted", {**key, "feature": "x", "method": "ks"}) == 1.0
-    assert registry.get_sample_value("driftloop_feature_drifted", {**key, "feature": "color", "method": "chi2"}) == 0.0
-    assert registry.get_sample_value("driftloop_drifted_features_ratio", key) == pytest.approx(1 / 3)
+    assert (
+        registry.get_sample_value(
+            "driftloop_feature_drifted", {**key, "feature": "x", "method": "ks"}
+        )
+        == 1.0
+    )
+    assert (
+        registry.get_sample_value(
+            "driftloop_feature_drifted", {**key, "feature": "color", "method": "chi2"}
+        )
+        == 0.0
+    )
+    assert registry.get_sample_value("driftloop_drifted_features_ratio", key) == pytest.approx(
+        1 / 3
+    )
     assert registry.get_sample_value("driftloop_ood_records_ratio", key) == pytest.approx(3 / 600)
     assert registry.get_sample_value("driftloop_drift_window_records", key) == 600
     text = client.get("/metrics").text
@@ -153,11 +168,16 @@ def test_profiles_agree_with_the_raw_path_on_the_same_window(
 ) -> None:
     client, records = loaded
     _state(client).jobs.run_job("drift")
-    online = {f["name"]: f for f in client.get("/v1/models/churn").json()["drift"][0]["reference"]["features"]}
+    online = {
+        f["name"]: f
+        for f in client.get("/v1/models/churn").json()["drift"][0]["reference"]["features"]
+    }
     reference = pd.read_parquet(io.BytesIO(_reference(np.random.default_rng(42))))
     current = pd.DataFrame([r["inputs"] for r in records])
     current["z"] = pd.to_numeric(current["z"], errors="coerce")
-    raw = compare_frame(Reference.from_frame(reference[["x", "z", "color"]]), current, DriftConfig())
+    raw = compare_frame(
+        Reference.from_frame(reference[["x", "z", "color"]]), current, DriftConfig()
+    )
     for feature in raw.features:
         binned = online[feature.name]
         assert binned["drifted"] == feature.drifted
@@ -175,4 +195,5 @@ def test_a_model_without_reference_is_skipped_not_failed(client: TestClient) -> 
     _post(client, _records(rng, 20, shift=0.0))
     _state(client).jobs.run_job("drift")
     model = client.get("/v1/models/churn").json()
-    assert model["drift"] == [] and model["quality"] == []
+    assert model["drift"] == []
+    assert model["quality"] == []

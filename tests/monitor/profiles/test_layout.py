@@ -25,8 +25,10 @@ def reference() -> pd.DataFrame:
 @pytest.fixture
 def layout(reference: pd.DataFrame) -> ProfileLayout:
     schema = ModelSchema(
-        features=[Feature(name="x", kind=FeatureKind.numerical),
-                  Feature(name="c", kind=FeatureKind.categorical)],
+        features=[
+            Feature(name="x", kind=FeatureKind.numerical),
+            Feature(name="c", kind=FeatureKind.categorical),
+        ],
         prediction=Prediction(classes=[0, 1]),
     )
     return build_baseline(1, reference, schema).layout
@@ -39,10 +41,13 @@ def test_records_and_frames_count_the_same(layout: ProfileLayout, reference: pd.
     vector, flags, _ = layout.count(inputs, outputs)
     expected = layout.count_frame(frame[["x", "c"]], frame["prediction"])
     np.testing.assert_allclose(vector, expected)
-    assert vector[0] == 200 and not flags.any()
+    assert vector[0] == 200
+    assert not flags.any()
 
 
-def test_the_guard_flags_far_values_unseen_categories_and_wrong_types(layout: ProfileLayout) -> None:
+def test_the_guard_flags_far_values_unseen_categories_and_wrong_types(
+    layout: ProfileLayout,
+) -> None:
     inputs = [
         {"x": 0.1, "c": "a"},
         {"x": 1e9, "c": "a"},
@@ -56,12 +61,16 @@ def test_the_guard_flags_far_values_unseen_categories_and_wrong_types(layout: Pr
     assert reasons == [[], ["x"], ["c"], ["x"], [], ["c"]]
     assert vector[1] == 4
     x, c = layout.features
-    assert x.extra(vector, "missing") == 2 and x.extra(vector, "type_errors") == 1
-    assert c.extra(vector, "missing") == 1 and c.extra(vector, "type_errors") == 1
+    assert x.extra(vector, "missing") == 2
+    assert x.extra(vector, "type_errors") == 1
+    assert c.extra(vector, "missing") == 1
+    assert c.extra(vector, "type_errors") == 1
     assert c.counts(vector)[-1] == 1  # the unseen bucket
 
 
-def test_a_value_just_outside_the_range_is_not_yet_out_of_distribution(layout: ProfileLayout) -> None:
+def test_a_value_just_outside_the_range_is_not_yet_out_of_distribution(
+    layout: ProfileLayout,
+) -> None:
     x = layout.features[0].ref
     inside_margin = x.maximum + 0.4 * (x.maximum - x.minimum)
     _, flags, _ = layout.count([{"x": inside_margin, "c": "a"}])

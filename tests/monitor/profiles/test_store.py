@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from driftloop.store import DriftProfile, Model, make_engine, make_sessionmaker
 from driftloop.monitor.profiles import add_buckets, read_window
+from driftloop.store import DriftProfile, Model, make_engine, make_sessionmaker
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -20,8 +20,9 @@ def sessions(database_url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(database_url)
     maker = make_sessionmaker(engine)
     with maker.begin() as session:
-        session.add(Model(name="m", schema={}, schema_source="inferred", created_at=T0,
-                          updated_at=T0))
+        session.add(
+            Model(name="m", schema={}, schema_source="inferred", created_at=T0, updated_at=T0)
+        )
     yield maker
     engine.dispose()
 
@@ -39,11 +40,14 @@ def test_buckets_add_up_across_batches_and_grains(sessions) -> None:  # type: ig
             add_buckets(session, mid, "L", {("v1", "champion", ts): np.array([2.0, 1.0, 5.0])}, T0)
     with sessions() as session:
         rows = session.execute(
-            select(DriftProfile.grain, func.count(), func.sum(DriftProfile.records))
-            .group_by(DriftProfile.grain)
+            select(DriftProfile.grain, func.count(), func.sum(DriftProfile.records)).group_by(
+                DriftProfile.grain
+            )
         ).all()
         assert {g: (n, total) for g, n, total in rows} == {
-            "minute": (3, 8), "hour": (2, 8), "day": (1, 8)
+            "minute": (3, 8),
+            "hour": (2, 8),
+            "day": (1, 8),
         }
         window = read_window(session, mid, "L", 3, T0, T0 + timedelta(minutes=2))
         np.testing.assert_allclose(window[("v1", "champion")], [6.0, 3.0, 15.0])

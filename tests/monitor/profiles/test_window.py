@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -23,8 +24,9 @@ def test_segments_cover_a_window_exactly_with_few_buckets(offset: int, length: i
     end = start + timedelta(minutes=length)
     parts = segments(start, end)
     covered = sorted((lo, hi) for _, lo, hi in parts)
-    assert covered[0][0] == start and covered[-1][1] == end
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))
+    assert covered[0][0] == start
+    assert covered[-1][1] == end
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     buckets = sum((hi - lo) // GRAINS[g] for g, lo, hi in parts)
     assert buckets <= (end - start).days + 2 * 23 + 2 * 59 + 1
     for grain, lo, hi in parts:
@@ -35,14 +37,20 @@ def test_segments_cover_a_window_exactly_with_few_buckets(offset: int, length: i
 def data() -> tuple[Reference, ProfileLayout, pd.DataFrame]:
     rng = np.random.default_rng(4)
     ref = pd.DataFrame(
-        {"a": rng.normal(0, 1, 20_000), "b": rng.gamma(2, 2, 20_000),
-         "c": rng.choice(list("pqrs"), 20_000)}
+        {
+            "a": rng.normal(0, 1, 20_000),
+            "b": rng.gamma(2, 2, 20_000),
+            "c": rng.choice(list("pqrs"), 20_000),
+        }
     )
     reference = Reference.from_frame(ref)
     layout = ProfileLayout([reference.features[s.name] for s in reference.specs])
     cur = pd.DataFrame(
-        {"a": rng.normal(0.3, 1, 8_000), "b": rng.gamma(2, 2.2, 8_000),
-         "c": rng.choice(list("pqrst"), 8_000)}
+        {
+            "a": rng.normal(0.3, 1, 8_000),
+            "b": rng.gamma(2, 2.2, 8_000),
+            "c": rng.choice(list("pqrst"), 8_000),
+        }
     )
     return reference, layout, cur
 
@@ -56,12 +64,15 @@ def test_profiles_agree_with_raw_data_within_the_binning_error(
     online = profile_drift(layout, vector, DriftConfig())
     for block, exact, binned in zip(layout.features, raw.features, online.features, strict=True):
         assert exact.drifted == binned.drifted
-        assert exact.statistic is not None and binned.statistic is not None
+        assert exact.statistic is not None
+        assert binned.statistic is not None
         if block.kind.value == "categorical":
             assert binned.statistic == pytest.approx(exact.statistic, rel=1e-12)
             continue
         counts = block.counts(vector)
-        bound = max((block.ref.counts / block.ref.counts.sum()).max(), (counts / counts.sum()).max())
+        bound = max(
+            (block.ref.counts / block.ref.counts.sum()).max(), (counts / counts.sum()).max()
+        )
         assert exact.statistic - bound <= binned.statistic <= exact.statistic + 1e-12
         assert binned.effect_size == pytest.approx(exact.effect_size, rel=0.05)
         assert binned.psi == pytest.approx(exact.psi, rel=1e-9)
@@ -88,9 +99,11 @@ def test_against_the_previous_window_and_empty_windows(
     _, layout, cur = data
     vector = layout.count_frame(cur)
     same = profile_drift(layout, vector, DriftConfig(), baseline=vector)
-    assert not same.dataset_drift and all(f.effect_size == 0 for f in same.features)
+    assert not same.dataset_drift
+    assert all(f.effect_size == 0 for f in same.features)
     empty = profile_drift(layout, np.zeros(layout.size), DriftConfig())
     assert {f.note for f in empty.features} == {"no values in the window"}
-    assert not empty.dataset_drift and empty.drifted_share == 0.0
+    assert not empty.dataset_drift
+    assert empty.drifted_share == 0.0
     after_silence = profile_drift(layout, vector, DriftConfig(), baseline=np.zeros(layout.size))
     assert {f.note for f in after_silence.features} == {"no values in the previous window"}

@@ -40,10 +40,13 @@ def test_quality_shares_of_a_window_and_of_the_reference() -> None:
     assert quality["records"] == 4
     assert quality["ood_records_ratio"] == pytest.approx(0.5)  # 9.0 is past 4 + 0.5*3; "new"; "bad"
     qx, qc = quality["features"]["x"], quality["features"]["c"]
-    assert qx["missing_ratio"] == 0.25 and qx["type_errors_ratio"] == 0.25
-    assert qx["out_of_range_ratio"] == 0.25 and qx["mean"] == pytest.approx(5.5)
+    assert qx["missing_ratio"] == 0.25
+    assert qx["type_errors_ratio"] == 0.25
+    assert qx["out_of_range_ratio"] == 0.25
+    assert qx["mean"] == pytest.approx(5.5)
     assert qx["reference_missing_ratio"] == pytest.approx(0.2)
-    assert qc["unseen_ratio"] == 0.25 and qc["missing_ratio"] == 0.25
+    assert qc["unseen_ratio"] == 0.25
+    assert qc["missing_ratio"] == 0.25
     assert qc["reference_missing_ratio"] == pytest.approx(0.2)
     assert quality["prediction"] is None
 

@@ -31,7 +31,7 @@ def evidence(**overrides: object) -> Evidence:
         "step_seconds": 600.0,
     }
     values.update(overrides)
-    return Evidence(**values)  # type: ignore[arg-type]
+    return Evidence(**values)
 
 
 def test_the_default_plan_is_shadow_then_four_canary_steps() -> None:

@@ -5,8 +5,6 @@ one (it then gets nothing); and ``driftloop compare`` on the same Bentos."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +17,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
+from driftloop.cli import app
 from driftloop.store import RecordRow, make_engine
 from tests.procs import MonitorProcess
 from tests.serving.procs import BentoProcess, SidecarProcess
@@ -29,9 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HERE = Path(__file__).parent
 MODEL = "iris-rollout"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-FAST = {
-    "min_step_samples": 30,
-    "min_step_seconds": 2,
+FAST: dict[str, Any] = {
+    "min_step_samples": 20,
+    "min_step_seconds": 1,
     "min_compare_samples": 20,
     "tuning_samples": 100,
     "steps": [0.5, 1.0],
@@ -75,6 +75,10 @@ class Driver:
         self.data = iris()
         self.rng = np.random.default_rng(0)
         self.engine = make_engine(database)
+
+    def close(self) -> None:
+        self.http.close()
+        self.engine.dispose()
 
     def traffic(self, n: int, *, label: bool = True) -> None:
         labels = []
@@ -138,12 +142,15 @@ def test_the_sidecar_follows_promotion_and_rollback(
     good, bad = bentos
     database = f"sqlite:///{tmp_path / 'monitor.db'}"
     env = {"DRIFTLOOP_ROLLOUT__EVALUATE_INTERVAL_SECONDS": "1"}
-    with MonitorProcess(database, tmp_path, env=env) as monitor:
-        http = httpx.Client(base_url=monitor.url, timeout=30)
+    with (
+        MonitorProcess(database, tmp_path, env=env) as monitor,
+        httpx.Client(base_url=monitor.url, timeout=30) as http,
+    ):
+        classes = ["setosa", "versicolor", "virginica"]
         schema = {
             "features": [{"name": f, "kind": "numerical"} for f in FEATURES],
-            "prediction": {"kind": "classification", "classes": ["setosa", "versicolor", "virginica"]},
-        }  # fmt: skip
+            "prediction": {"kind": "classification", "classes": classes},
+        }
         versions = [
             {"version": "v1", "role": "champion", "url": bad.url},
             {"version": "v2", "role": "challenger", "url": good.url},
@@ -157,57 +164,62 @@ def test_the_sidecar_follows_promotion_and_rollback(
         )
         assert started.status_code == 200, started.text
         args = ["--model", MODEL, "--champion", bad.url, "--champion-version", "v1",
-                "--challenger", good.url, "--challenger-version", "v2", "--monitor", monitor.url]  # fmt: skip
+                "--challenger", good.url, "--challenger-version", "v2",
+                "--monitor", monitor.url]  # fmt: skip
         with SidecarProcess("sidecar", args, tmp_path) as sidecar:
             driver = Driver(sidecar, monitor, database)
-            assert driver.routed()["mode"] == "shadow"
+            try:
+                run_both_rollouts(driver, http, bad)
+            finally:
+                driver.close()
 
-            promoted = driver.until("promoted")
-            assert [d["decision"] for d in promoted["decisions"]] == [
-                "start",
-                "advance",
-                "advance",
-                "promote",
-            ]
-            policy = driver.routed()
-            assert (policy["mode"], policy["champion"]["version"]) == ("single", "v2")
-            before = driver.settle(0)
-            time.sleep(1.5)  # records of the last round are shipped
-            before = driver.records()
-            driver.traffic(40, label=False)
-            after = driver.settle(sum(before.values()) + 40)
-            assert after.get("v2", 0) - before.get("v2", 0) == 40
-            assert after.get("v1", 0) == before.get("v1", 0)
 
-            # A worse challenger (the bad Bento again, as v3) is rolled back.
-            versions = [{"version": "v3", "role": "challenger", "url": bad.url}]
-            assert (
-                http.post("/v1/models", json={"name": MODEL, "versions": versions}).status_code
-                == 200
-            )
-            started = http.post(
-                f"/v1/models/{MODEL}/rollout",
-                json={"action": "start", "version": "v3", "config": FAST},
-            )
-            assert started.status_code == 200, started.text
-            rolled_back = driver.until("rolled_back")
-            last = rolled_back["decisions"][-1]
-            assert last["decision"] == "rollback"
-            assert last["evidence"]["difference"]["running_upper"] < -0.01
-            policy = driver.routed()
-            assert (policy["mode"], policy["champion"]["version"], policy["challenger"]) == (
-                "single",
-                "v2",
-                None,
-            )
-            time.sleep(1.5)
-            before = driver.records()
-            driver.traffic(40, label=False)
-            after = driver.settle(sum(before.values()) + 40)
-            assert after.get("v3", 0) == before.get("v3", 0)
-            assert after.get("v2", 0) - before.get("v2", 0) == 40
-            gate = http.get(f"/v1/models/{MODEL}/gate")
-            assert gate.status_code == 412
+def run_both_rollouts(driver: Driver, http: httpx.Client, bad: BentoProcess) -> None:
+    """Promote v2 (good over bad), check the routing; roll back v3 (bad), check again."""
+    assert driver.routed()["mode"] == "shadow"
+
+    promoted = driver.until("promoted")
+    assert [d["decision"] for d in promoted["decisions"]] == [
+        "start",
+        "advance",
+        "advance",
+        "promote",
+    ]
+    policy = driver.routed()
+    assert (policy["mode"], policy["champion"]["version"]) == ("single", "v2")
+    time.sleep(1.5)  # records of the last round are shipped
+    before = driver.records()
+    driver.traffic(40, label=False)
+    after = driver.settle(sum(before.values()) + 40)
+    assert after.get("v2", 0) - before.get("v2", 0) == 40
+    assert after.get("v1", 0) == before.get("v1", 0)
+
+    # A worse challenger (the bad Bento again, as v3) is rolled back.
+    versions = [{"version": "v3", "role": "challenger", "url": bad.url}]
+    assert http.post("/v1/models", json={"name": MODEL, "versions": versions}).status_code == 200
+    started = http.post(
+        f"/v1/models/{MODEL}/rollout",
+        json={"action": "start", "version": "v3", "config": FAST},
+    )
+    assert started.status_code == 200, started.text
+    rolled_back = driver.until("rolled_back")
+    last = rolled_back["decisions"][-1]
+    assert last["decision"] == "rollback"
+    assert last["evidence"]["difference"]["running_upper"] < -0.01
+    policy = driver.routed()
+    assert (policy["mode"], policy["champion"]["version"], policy["challenger"]) == (
+        "single",
+        "v2",
+        None,
+    )
+    time.sleep(1.5)
+    before = driver.records()
+    driver.traffic(40, label=False)
+    after = driver.settle(sum(before.values()) + 40)
+    assert after.get("v3", 0) == before.get("v3", 0)
+    assert after.get("v2", 0) - before.get("v2", 0) == 40
+    gate = http.get(f"/v1/models/{MODEL}/gate")
+    assert gate.status_code == 412
 
 
 def test_compare_scores_a_holdout_on_both_bentos(
@@ -217,20 +229,20 @@ def test_compare_scores_a_holdout_on_both_bentos(
     holdout = tmp_path / "holdout.parquet"
     iris().to_parquet(holdout)
 
-    def compare(champion: str, challenger: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "driftloop", "compare", "--champion", champion,
-             "--challenger", challenger, "--data", str(holdout), "--label-column", "species",
-             "--json"],
-            capture_output=True, text=True, timeout=120,
+    def compare(champion: str, challenger: str) -> Result:
+        # In process (the command's imports are loaded already); the Bentos are real servers.
+        return CliRunner().invoke(
+            app,
+            ["compare", "--champion", champion, "--challenger", challenger, "--data",
+             str(holdout), "--label-column", "species", "--json"],
         )  # fmt: skip
 
     better = compare(bad.url, good.url)
-    assert better.returncode == 0, better.stderr
+    assert better.exit_code == 0, better.output
     result = json.loads(better.stdout)
     assert result["rows"] == 150
     assert result["verdict"] == "non_inferior"
     assert result["challenger"] > 0.9 > 0.7 > result["champion"]
     worse = compare(good.url, bad.url)
-    assert worse.returncode == 1
+    assert worse.exit_code == 1
     assert '"verdict": "inferior"' in worse.stdout

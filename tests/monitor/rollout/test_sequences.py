@@ -69,7 +69,7 @@ def _running_moments(x: np.ndarray) -> Moments:
 
 def test_paired_coverage_holds_at_every_sample_size_at_once() -> None:
     rng = np.random.default_rng(11)
-    runs, horizon, alpha = 400, 3000, 0.05
+    runs, horizon, alpha = 300, 3000, 0.05
     # Differences of correctness of two equally good correlated classifiers: -1, 0, +1.
     d = rng.choice([-1.0, 0.0, 1.0], size=(runs, horizon), p=[0.06, 0.88, 0.06])
     cs = paired_sequence(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ from driftloop.monitor.registry import get_model
 from driftloop.monitor.rollout import start_rollout
 from tests.monitor.rollout.traffic import MODEL, register, send, start
 
-FAST = {
+FAST: dict[str, Any] = {
     "min_step_samples": 50,
     "min_step_seconds": 60,
     "min_compare_samples": 30,
@@ -110,12 +112,16 @@ def test_a_better_challenger_walks_every_step_and_is_promoted(
     metrics = client.get("/metrics").text
     assert f'driftloop_rollout_decisions_total{{decision="promote",model="{MODEL}"}} 1.0' in metrics
     assert f'driftloop_rollout_state{{model="{MODEL}",state="promoted"}} 1.0' in metrics
+    documented = (Path(__file__).parents[3] / "docs" / "metrics.md").read_text()
+    exported = set(re.findall(r"^(driftloop_rollout_\w+?)(?:_created)?[{ ]", metrics, re.M))
+    assert len(exported) >= 8
+    assert {name for name in exported if f"`{name}`" not in documented} == set()
 
 
 def test_a_worse_challenger_is_rolled_back_in_shadow(
-    rollout_client: TestClient, frozen_clock: FrozenClock
+    lite_client: TestClient, frozen_clock: FrozenClock
 ) -> None:
-    client, clock, rng = rollout_client, frozen_clock, np.random.default_rng(2)
+    client, clock, rng = lite_client, frozen_clock, np.random.default_rng(2)
     register(client)
     start(client, **FAST)
     send(client, rng, clock.now() + timedelta(seconds=1), 200, mode="shadow", accuracy=(0.95, 0.5))
@@ -267,3 +273,43 @@ def test_start_rollout_is_callable_from_other_components(
     policy = routing(rollout_client)
     assert (policy["mode"], policy["challenger"]["version"]) == ("shadow", "v7")
     assert [d["decision"] for d in history(rollout_client)] == ["start"]
+
+
+def test_a_regression_challenger_with_a_lower_loss_passes_the_shadow_step(
+    lite_client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    client, clock, rng = lite_client, frozen_clock, np.random.default_rng(6)
+    body = {
+        "name": MODEL,
+        "schema": {
+            "features": [{"name": "x", "kind": "numerical"}],
+            "prediction": {"kind": "regression"},
+        },
+        "versions": [{"version": "v1", "role": "champion"}],
+    }
+    assert client.post("/v1/models", json=body).status_code == 201
+    start(client, **FAST)
+    records, labels = [], []
+    for i in range(120):
+        truth = float(rng.normal())
+        ts = (clock.now() + timedelta(seconds=1 + i * 0.1)).isoformat()
+        for version, variant, noise in (("v1", "champion", 1.0), ("v2", "shadow", 0.2)):
+            records.append(
+                {"request_id": f"r{i}", "model": MODEL, "version": version, "variant": variant,
+                 "timestamp": ts, "inputs": {"x": truth},
+                 "outputs": {"prediction": truth + float(rng.normal(0, noise))}}
+            )  # fmt: skip
+        labels.append({"request_id": f"r{i}", "label": truth, "model": MODEL})
+    assert (
+        client.post("/v1/records", json={"batch_id": "b1", "records": records}).status_code == 200
+    )
+    assert client.post("/v1/feedback", json=labels).status_code == 200
+    clock.advance(120)
+    run_jobs(client)
+    advance = history(client)[-1]
+    assert advance["decision"] == "advance"
+    evidence = advance["evidence"]
+    assert evidence["metric"] == "negative_squared_error"
+    assert evidence["comparison"] == "paired"
+    assert evidence["difference"]["lower"] > 0  # the challenger's squared error is lower
+    assert evidence["metric_values"]["challenger"] > evidence["metric_values"]["champion"]

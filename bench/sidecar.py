@@ -1,0 +1,239 @@
+"""Sidecar overhead: the same Bento called directly, through ``driftloop sidecar``, and with
+``DriftloopMiddleware`` inside, at 1 and 32 concurrent clients, in one run.
+
+Everything runs on loopback: one ``driftloop monitor`` (SQLite) receives the records, so capture
+and shipping are really working during the measurement. The load client is a closed loop of
+keep-alive HTTP/1.1 connections over raw asyncio streams (not wrk, which misreports latency
+against BentoML at one connection). Targets (ARCHITECTURE §7): added median latency under 1 ms,
+throughput at least 85 % of direct at 32 clients.
+
+    .venv/bin/python bench/sidecar.py [--seconds 5] [--rounds 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.procs import MonitorProcess
+from tests.serving.procs import BentoProcess, SidecarProcess
+
+ROW = {"sepal length (cm)": 5.8, "sepal width (cm)": 2.7, "petal length (cm)": 5.1,
+       "petal width (cm)": 1.9}  # fmt: skip
+BODY = json.dumps({"inputs": [ROW]}).encode()
+
+
+# -- load client ------------------------------------------------------------------------------
+@dataclass
+class Result:
+    """Latencies (seconds) of answered requests, wall time, and non-200 answers."""
+
+    latencies: list[float]
+    seconds: float
+    errors: int
+
+    def quantile(self, q: float) -> float:
+        values = sorted(self.latencies)
+        return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+
+async def _client(host: str, port: int, request: bytes, stop: float, out: list[float]) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    errors = 0
+    try:
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if b" 200 " in status_line:
+                out.append(time.perf_counter() - start)
+            else:
+                errors += 1
+    finally:
+        writer.close()
+    return errors
+
+
+async def _load(url: str, clients: int, seconds: float, warmup: float) -> Result:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+    ).encode() + BODY
+    stop = time.perf_counter() + warmup
+    await asyncio.gather(*[_client(host, port, request, stop, []) for _ in range(clients)])
+    latencies: list[float] = []
+    begin = time.perf_counter()
+    errors = await asyncio.gather(
+        *[_client(host, port, request, begin + seconds, latencies) for _ in range(clients)]
+    )
+    return Result(latencies, time.perf_counter() - begin, sum(errors))
+
+
+def load(url: str, clients: int, seconds: float, warmup: float = 1.0) -> Result:
+    """Closed-loop load on ``url`` with ``clients`` keep-alive connections."""
+    import uvloop
+
+    return uvloop.run(_load(url, clients, seconds, warmup))
+
+
+# -- set-up ------------------------------------------------------------------------------------
+def build(work: Path, env: dict[str, str]) -> tuple[str, str]:
+    """Fit iris and build it twice: plain, and with the middleware attached."""
+    script = f"""
+import joblib
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from driftloop.serving.bento import build_bento
+w = {str(work)!r}
+data = load_iris(as_frame=True)
+joblib.dump(LogisticRegression(max_iter=500).fit(data.data, data.target), w + "/m.pkl")
+data.data.to_csv(w + "/ref.csv", index=False)
+plain = build_bento(w + "/m.pkl", w + "/ref.csv", "bench-plain", smoke=False)
+mw = build_bento(w + "/m.pkl", w + "/ref.csv", "bench-mw", smoke=False, capture=True)
+print(plain.bento_tag, mw.bento_tag)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    plain, mw = done.stdout.split()[-2:]
+    return plain, mw
+
+
+def summary(runs: list[Result]) -> dict[str, float]:
+    """Median over rounds of p50, p99 (ms) and throughput (req/s)."""
+    return {
+        "p50_ms": statistics.median(r.quantile(0.5) for r in runs) * 1000,
+        "p99_ms": statistics.median(r.quantile(0.99) for r in runs) * 1000,
+        "rps": statistics.median(r.throughput for r in runs),
+        "errors": sum(r.errors for r in runs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="Measured time per run.")
+    parser.add_argument("--rounds", type=int, default=2, help="Interleaved rounds (median).")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="driftloop-bench-sidecar-") as tmp:
+        work = Path(tmp)
+        env = {"BENTOML_HOME": str(work / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
+        plain_tag, mw_tag = build(work, env)
+        monitor = MonitorProcess(f"sqlite:///{work / 'bench.db'}", work).start()
+        procs: list[Any] = []
+        try:
+            direct = BentoProcess("direct", plain_tag, work, env)
+            mw_env = {**env, "DRIFTLOOP_MONITOR_URL": monitor.url,
+                      "DRIFTLOOP_MODEL_VERSION": "v1"}  # fmt: skip
+            middleware = BentoProcess("middleware", mw_tag, work, mw_env)
+            procs += [direct, middleware]
+            direct.wait()
+            middleware.wait()
+            sidecar = SidecarProcess(
+                "sidecar",
+                [
+                    "--model",
+                    "bench-sidecar",
+                    "--champion",
+                    direct.url,
+                    "--champion-version",
+                    "v1",
+                    "--monitor",
+                    monitor.url,
+                ],
+                work,
+            )
+            procs.append(sidecar)
+            targets = {
+                "direct": f"{direct.url}/predict",
+                "sidecar": f"{sidecar.url}/predict",
+                "middleware": f"{middleware.url}/predict",
+            }
+            runs: dict[tuple[str, int], list[Result]] = {}
+            for _ in range(args.rounds):
+                for clients in (1, 32):
+                    for name, url in targets.items():
+                        runs.setdefault((name, clients), []).append(
+                            load(url, clients, args.seconds)
+                        )
+            time.sleep(2.0)  # let the last batches reach the monitor
+            stored = {
+                m: httpx.get(f"{monitor.url}/v1/models/{m}").json().get("record_count", 0)
+                for m in ("bench-sidecar", "bench-mw")
+            }
+            answered = {
+                "bench-sidecar": sum(len(r.latencies) for (n, _), rs in runs.items()
+                                     if n == "sidecar" for r in rs),
+                "bench-mw": sum(len(r.latencies) for (n, _), rs in runs.items()
+                                if n == "middleware" for r in rs),
+            }  # fmt: skip
+        finally:
+            for proc in reversed(procs):
+                proc.stop()
+            monitor.stop()
+
+    table = {f"{name}@{c}": summary(rs) for (name, c), rs in runs.items()}
+    comparisons = {}
+    for clients in (1, 32):
+        base = table[f"direct@{clients}"]
+        for name in ("sidecar", "middleware"):
+            row = table[f"{name}@{clients}"]
+            comparisons[f"{name}@{clients}"] = {
+                "added_p50_ms": row["p50_ms"] - base["p50_ms"],
+                "added_p99_ms": row["p99_ms"] - base["p99_ms"],
+                "throughput_ratio": row["rps"] / base["rps"],
+            }
+    if args.json:
+        print(json.dumps({"runs": table, "vs_direct": comparisons, "records": {
+            "answered": answered, "stored": stored}}, indent=2))  # fmt: skip
+        return
+    print(f"{args.rounds} rounds x {args.seconds:.0f} s per target, 1-row iris requests")
+    print(f"{'target':<16}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
+    for key, row in table.items():
+        print(f"{key:<16}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['rps']:>9.0f}"
+              f"{row['errors']:>8.0f}")  # fmt: skip
+    print(f"\n{'vs direct':<16}{'+p50 ms':>9}{'+p99 ms':>9}{'ratio':>9}")
+    for key, row in comparisons.items():
+        print(f"{key:<16}{row['added_p50_ms']:>9.2f}{row['added_p99_ms']:>9.2f}"
+              f"{row['throughput_ratio']:>9.2f}")  # fmt: skip
+    print(f"\nrecords answered/stored: {answered} / {stored}")
+    side = comparisons["sidecar@32"]
+    print(
+        f"targets: added p50 < 1 ms (@1: {comparisons['sidecar@1']['added_p50_ms']:.2f} ms), "
+        f"throughput >= 0.85 of direct at 32 clients ({side['throughput_ratio']:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
