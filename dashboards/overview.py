@@ -118,6 +118,21 @@ def build() -> dict[str, Any]:
         .with_row(row("Traffic"))
         .with_panel(
             timeseries(
+                "Records stored / s by model and variant",
+                "Records the monitor stored, whatever captured them (sidecar or middleware).",
+                [
+                    Q(
+                        "sum by (model, variant) (rate(driftloop_ingest_records_total"
+                        f'{{{M}, outcome="stored"}}[{RI}]))',
+                        "{{model}} {{variant}}",
+                    )
+                ],
+                unit="reqps",
+                width=6,
+            )
+        )
+        .with_panel(
+            timeseries(
                 "Predictions / s by model and variant",
                 "Requests the sidecars proxied to the Bentos.",
                 [
@@ -128,7 +143,7 @@ def build() -> dict[str, Any]:
                     )
                 ],
                 unit="reqps",
-                width=8,
+                width=6,
             )
         )
         .with_panel(
@@ -148,7 +163,7 @@ def build() -> dict[str, Any]:
                     ),
                 ],
                 unit="s",
-                width=8,
+                width=6,
             )
         )
         .with_panel(
@@ -166,7 +181,7 @@ def build() -> dict[str, Any]:
                     )
                 ],
                 unit="percentunit",
-                width=8,
+                width=6,
                 min_value=0,
                 thresholds=steps((None, GREEN), (0.01, YELLOW), (0.05, RED)),
             )

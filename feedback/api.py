@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pydantic
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,7 @@ from driftloop.settings import Scope
 router = APIRouter(route_class=LimitedRoute, tags=["feedback"])
 
 ROWS = TypeAdapter(list[Label])
+LABEL_SCHEMA = Label.model_json_schema()
 FILE_TYPES = ("text/csv", "application/vnd.apache.parquet", "application/octet-stream")
 
 
@@ -90,12 +91,7 @@ def _from_frame(frame: pd.DataFrame, model: str | None) -> list[Label]:
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/Label"},
-                            {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
-                        ]
-                    }
+                    "schema": {"oneOf": [LABEL_SCHEMA, {"type": "array", "items": LABEL_SCHEMA}]}
                 },
                 "text/csv": {"schema": {"type": "string"}},
                 "application/vnd.apache.parquet": {
@@ -168,36 +164,27 @@ class SnapshotRequest(BaseModel):
     status_code=status.HTTP_201_CREATED,
     responses={404: {"description": "Unknown model"}, 422: {"description": "Nothing to write"}},
 )
-async def post_dataset(
+def post_dataset(
     name: str,
-    request: Request,
+    body: SnapshotRequest | None = Body(None),
     state: MonitorState = Depends(get_state),
     metrics: FeedbackMetrics = Depends(get_metrics),
 ) -> dict[str, Any]:
     """Write a dataset snapshot (reference + labeled production rows) and return its manifest."""
-    raw = await request.body()
-    try:
-        body = SnapshotRequest.model_validate_json(raw or b"{}")
-    except pydantic.ValidationError as exc:
-        raise _refused(exc) from exc
-    if body.since and body.until and body.since >= body.until:
-        raise ValidationError(f"since {body.since} is not before until {body.until}")
-
-    def work() -> dict[str, Any]:
-        with state.sessions.begin() as session:
-            model = get_model(session, name)
-            return create_snapshot(
-                session,
-                model,
-                out=body.out or state.settings.snapshot_dir,
-                since=body.since,
-                until=body.until,
-                variant=body.variant.value if body.variant else None,
-                now=state.clock.now(),
-                include_reference=body.include_reference,
-            )
-
-    manifest = await run_in_threadpool(work)
+    wanted = body or SnapshotRequest()
+    if wanted.since and wanted.until and wanted.since >= wanted.until:
+        raise ValidationError(f"since {wanted.since} is not before until {wanted.until}")
+    with state.sessions.begin() as session:
+        manifest = create_snapshot(
+            session,
+            get_model(session, name),
+            out=wanted.out or state.settings.snapshot_dir,
+            since=wanted.since,
+            until=wanted.until,
+            variant=wanted.variant.value if wanted.variant else None,
+            now=state.clock.now(),
+            include_reference=wanted.include_reference,
+        )
     metrics.snapshots.labels(name).inc()
     return manifest
 

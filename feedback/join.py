@@ -153,9 +153,14 @@ class _Query:
         inputs = [json.loads(d) for d in raw["inputs"]] if self.raw_inputs else None
         if inputs is not None:
             names = self.features or sorted({k for d in inputs[:1000] for k in d})
+            numerical = {f.name for f in self.schema.features if f.kind is FeatureKind.numerical}
             for name in names:
                 values = pd.Series([d.get(name) for d in inputs], dtype=object)
-                data[feature_column(name)] = values.infer_objects()
+                data[feature_column(name)] = (
+                    pd.to_numeric(values, errors="coerce")
+                    if name in numerical
+                    else values.infer_objects()
+                )
         for feature in self.schema.features:
             column = feature_column(feature.name)
             if inputs is not None:

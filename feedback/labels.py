@@ -76,10 +76,15 @@ def _key(value: Any) -> tuple[str, Any]:
 
 
 class Conformer:
-    """Maps labels to the model's label type in O(1) per label (see :func:`conform`)."""
+    """Maps labels to the model's label type in O(1) per label (see :func:`conform`).
 
-    def __init__(self, schema: ModelSchema) -> None:
+    With ``known_classes_only=False`` (schemas inferred from the predictions seen so far, whose
+    class list is a guess) an unknown class is kept as it is instead of refused.
+    """
+
+    def __init__(self, schema: ModelSchema, *, known_classes_only: bool = True) -> None:
         prediction = schema.prediction
+        self.known_classes_only = known_classes_only
         self.regression = prediction.kind is PredictionKind.regression
         self.classes = list(prediction.classes or [])
         self.exact = {_key(c): c for c in self.classes}
@@ -99,6 +104,8 @@ class Conformer:
         found = self.exact.get(_key(value), _MISSING)
         if found is _MISSING:
             found = self.by_text.get(str(value), _MISSING)
+        if found is _MISSING and not self.known_classes_only:
+            return value
         if found is _MISSING:
             shown = self.classes if len(self.classes) <= 20 else [*self.classes[:20], "..."]
             raise ValueError(f"label {value!r} is not a class of the model (classes: {shown})")
@@ -106,6 +113,14 @@ class Conformer:
 
 
 _MISSING = object()
+
+
+def conformer(model: Model) -> Conformer:
+    """The label checker of ``model``: strict about classes unless its schema is inferred."""
+    return Conformer(
+        ModelSchema.model_validate(model.schema),
+        known_classes_only=model.schema_source != "inferred",
+    )
 
 
 def conform(value: Any, schema: ModelSchema) -> Any:
@@ -194,7 +209,7 @@ def store_labels(session: Session, labels: Sequence[Label], now: datetime) -> La
     if owners:
         extra = {i for ids in owners.values() for i in ids} - set(by_id)
         by_id.update({m.id: m for m in session.scalars(select(Model).where(Model.id.in_(extra)))})
-    schemas = {i: Conformer(ModelSchema.model_validate(m.schema)) for i, m in by_id.items()}
+    schemas = {i: conformer(m) for i, m in by_id.items()}
 
     errors: list[dict[str, object]] = []
     final: dict[tuple[int, str], tuple[Any, datetime]] = {}

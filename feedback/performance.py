@@ -68,7 +68,8 @@ def performance(
     schema = ModelSchema.model_validate(model.schema)
     frame = labeled_rows(session, model, since=since, until=until)
     counts = prediction_counts(session, model, since=since, until=until)
-    return evaluate(frame, counts, schema, model.name, options or Options(), since, until)
+    strict = model.schema_source != "inferred"
+    return evaluate(frame, counts, schema, model.name, options or Options(), since, until, strict)
 
 
 def windowed(
@@ -84,7 +85,7 @@ def windowed(
         counts = prediction_counts(session, model, since=since, until=now)
         part = frame[frame["ts"] >= pd.Timestamp(since)] if len(frame) else frame
         out["windows"][window_name(seconds)] = evaluate(
-            part, counts, schema, model.name, options, since, now
+            part, counts, schema, model.name, options, since, now, model.schema_source != "inferred"
         )
     return out
 
@@ -105,8 +106,10 @@ def evaluate(
     options: Options,
     since: datetime | None,
     until: datetime | None,
+    strict: bool = True,
 ) -> dict[str, Any]:
-    """Performance of already joined rows, grouped by version and variant."""
+    """Performance of already joined rows, grouped by version and variant; ``strict`` drops
+    labels that are not a declared class (False for inferred schemas)."""
     versions: dict[str, dict[str, Any]] = {}
     keys = set(counts)
     if len(frame):
@@ -118,7 +121,7 @@ def evaluate(
             else frame
         )
         versions.setdefault(version, {})[variant] = _group(
-            part, counts.get((version, variant), len(part)), schema, options
+            part, counts.get((version, variant), len(part)), schema, options, strict
         )
     return {
         "model": model_name,
@@ -131,28 +134,28 @@ def evaluate(
     }
 
 
-def _conformed(values: pd.Series, schema: ModelSchema) -> pd.Series:
+def _conformed(values: pd.Series, schema: ModelSchema, strict: bool = True) -> pd.Series:
     """Values mapped to the model's label type; NaN where they do not fit."""
     mapping: dict[Any, Any] = {}
-    conform = Conformer(schema)
+    conform = Conformer(schema, known_classes_only=strict)
     for value in pd.unique(values.dropna()):
         try:
             mapping[value] = conform(value.item() if hasattr(value, "item") else value)
         except ValueError:
             mapping[value] = None
-    return values.map(lambda v: mapping.get(v) if pd.notna(v) else None)
+    return values.map(mapping).astype(object).where(lambda s: s.notna(), None)
 
 
 def _group(
-    frame: pd.DataFrame, predictions: int, schema: ModelSchema, options: Options
+    frame: pd.DataFrame, predictions: int, schema: ModelSchema, options: Options, strict: bool
 ) -> dict[str, Any]:
-    labels = _conformed(frame["label"], schema)
+    labels = _conformed(frame["label"], schema, strict)
     valid = labels.notna().to_numpy()
     frame = frame[valid]
     labels = labels[valid]
     predicted = frame["prediction"]
     if schema.prediction.kind is PredictionKind.classification:
-        predicted = _conformed(predicted, schema).where(lambda s: s.notna(), predicted)
+        predicted = _conformed(predicted, schema, strict).where(lambda s: s.notna(), predicted)
     y_true = labels.to_numpy(dtype=object)
     y_pred = predicted.to_numpy(dtype=object)
     rng = np.random.default_rng(options.seed)
@@ -200,9 +203,20 @@ def _segment_keys(column: pd.Series, numerical: bool, options: Options) -> pd.Se
         values = pd.to_numeric(column, errors="coerce")
         bins = pd.qcut(values, 4, duplicates="drop")
         return bins.astype(str).where(values.notna(), "missing")
-    keys = column.map(lambda v: "missing" if v is None or v != v else str(v))
+    keys = column.astype(object).where(column.notna(), "missing").astype(str)
     top = keys.value_counts().index[: options.max_segments - 1]
     return keys.where(keys.isin(top), "other")
+
+
+def _per_row(y_true: Any, y_pred: Any, regression: bool) -> tuple[Any, Any]:
+    """Each row's contribution to the primary metric (correct, or absolute error), and which
+    rows have a prediction at all."""
+    known = np.asarray(pd.notna(y_pred), dtype=bool)
+    if regression:
+        errors = np.full(len(y_true), np.nan)
+        errors[known] = np.abs(y_pred[known].astype(np.float64) - y_true[known].astype(np.float64))
+        return errors, known
+    return np.equal(y_true, y_pred).astype(np.float64), known
 
 
 def _segments(
@@ -214,16 +228,22 @@ def _segments(
 ) -> dict[str, Any]:
     regression = schema.prediction.kind is PredictionKind.regression
     name = primary_metric(schema)
+    values, known = _per_row(y_true, y_pred, regression)
     out: dict[str, Any] = {}
     for feature in (f for f in schema.features if f.segment):
         column = feature_column(feature.name)
         if column not in frame.columns or not len(frame):
             continue
         keys = _segment_keys(frame[column], feature.kind is FeatureKind.numerical, options)
+        codes, uniques = pd.factorize(keys.to_numpy())
         segments: dict[str, Metric] = {}
-        for key in sorted(keys.unique()):
-            mask = (keys == key).to_numpy()
-            segments[key] = _primary(y_true[mask], y_pred[mask], regression, options)
+        for code, key in sorted(enumerate(uniques), key=lambda item: str(item[1])):
+            part = values[(codes == code) & known]
+            segments[str(key)] = (
+                normal_mean(part, options.confidence)
+                if regression
+                else wilson(float(part.sum()), len(part), options.confidence)
+            )
         comparable = {
             k: m
             for k, m in segments.items()
@@ -242,13 +262,3 @@ def _segments(
             }
         out[feature.name] = {"metric": name, "segments": segments, "gap": gap}
     return out
-
-
-def _primary(y_true: Any, y_pred: Any, regression: bool, options: Options) -> Metric:
-    keep = pd.notna(y_pred)
-    y_true, y_pred = y_true[keep], y_pred[keep]
-    if regression:
-        errors = np.abs(y_pred.astype(np.float64) - y_true.astype(np.float64))
-        return normal_mean(errors, options.confidence)
-    correct = float(sum(a == b for a, b in zip(y_true, y_pred, strict=True)))
-    return wilson(correct, len(y_true), options.confidence)

@@ -70,7 +70,10 @@ def load(session: Session) -> tuple[dict[str, dict[str, Any]], int]:
             PerformanceResultRow, PerformanceResultRow.model_id == Model.id
         )
     )
-    return dict(rows.tuples().all()), pending_labels(session)
+    results: dict[str, dict[str, Any]] = {}
+    for name, result in rows.all():
+        results[name] = result
+    return results, pending_labels(session)
 
 
 def stored_result(session: Session, model: Model) -> dict[str, Any] | None:

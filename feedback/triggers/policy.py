@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import httpx
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, select
@@ -111,7 +112,13 @@ class RetrainingPolicy(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value is None:
+            return value
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ValueError(f"webhook_url {value!r} is not a URL: {exc}") from exc
+        if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"webhook_url {value!r} must be an http:// or https:// URL")
         return value
 

@@ -168,7 +168,7 @@ class Deliverer:
                 headers={**headers(msg_id, now, body, secret_list), "user-agent": "driftloop"},
                 timeout=timeout,
             )
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # any failure is one failed attempt, logged and retried
             elapsed = time.perf_counter() - start
             return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS], elapsed)
         elapsed = time.perf_counter() - start

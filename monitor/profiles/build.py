@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from driftloop.contract import FeatureKind, ModelSchema, PredictionKind
@@ -11,7 +12,7 @@ from driftloop.monitor.drift.frame import FeatureSpec, Reference, infer_specs, s
 from driftloop.monitor.drift.reference import (
     CategoricalReference,
     NumericalReference,
-    categorical_reference,
+    category_key,
 )
 from driftloop.monitor.profiles.layout import ProfileLayout
 from driftloop.monitor.profiles.window import FeatureOverrides

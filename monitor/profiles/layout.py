@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -194,30 +195,58 @@ class ProfileLayout:
             vector[o + k + 1] += float(type_errors.sum())
             vector[o + k + 2] += float(bad.sum())
             return bad
+        return self._count_categories(block, ref, list(values), vector)
+
+    @staticmethod
+    def _count_categories(
+        block: Block, ref: CategoricalReference, values: list[Any], vector: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
+        o, k = block.offset, block.bins
         unseen = len(ref.categories)
-        bad = np.zeros(len(values), dtype=bool)
+        n = len(values)
+        kinds = set(map(type, values))
         missing = wrong = 0
-        for i, value in enumerate(values):
-            if value is None:
-                missing += 1
-                continue
-            if isinstance(value, dict | list):
-                wrong += 1
-                bad[i] = True
-                continue
-            slot = ref.index.get(category_key(value), unseen)
-            vector[o + slot] += 1
-            if slot == unseen:
-                bad[i] = True
+        if kinds & {dict, list} or (bool in kinds and kinds & {int, float}):
+            # Unhashable values, or True and 1 that a Counter would merge: value by value.
+            bad = np.zeros(n, dtype=bool)
+            for i, value in enumerate(values):
+                if value is None:
+                    missing += 1
+                elif isinstance(value, dict | list):
+                    wrong += 1
+                    bad[i] = True
+                else:
+                    slot = ref.index.get(category_key(value), unseen)
+                    vector[o + slot] += 1
+                    bad[i] = slot == unseen
+        else:
+            # The usual case: count equal values once, then look up each distinct value.
+            strange = set()
+            for value, count in Counter(values).items():
+                if value is None:
+                    missing += count
+                    continue
+                slot = ref.index.get(category_key(value), unseen)
+                vector[o + slot] += count
+                if slot == unseen:
+                    strange.add(value)
+            bad = (
+                np.fromiter((v in strange for v in values), dtype=bool, count=n)
+                if strange
+                else np.zeros(n, dtype=bool)
+            )
         vector[o + k] += missing
         vector[o + k + 1] += wrong
         vector[o + k + 2] += float(bad.sum())
         return bad
 
 
+_NUMBER_TYPES = {int, float, type(None)}
+
+
 def _as_numbers(values: list[Any]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Values as float64 (None -> NaN) and which present values were not numbers."""
-    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+    if set(map(type, values)) <= _NUMBER_TYPES:
         return np.array(values, dtype=np.float64), np.zeros(len(values), dtype=bool)
     out = np.full(len(values), np.nan)
     errors = np.zeros(len(values), dtype=bool)

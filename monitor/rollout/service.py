@@ -320,11 +320,7 @@ def manual(
         )
     why = reason or f"manual {action}"
     config = effective_config(rollout, defaults)
-    if action == "pause" or action == "resume":
-        if action == "resume" and rollout.status != "paused":
-            raise RolloutConflictError(
-                f"cannot resume the rollout of {model.name!r}: it is not paused"
-            )
+    if action in ("pause", "resume"):
         _decide_row(session, rollout, action, "admin", why, rollout.step, rollout.evidence, now)
         rollout.status, rollout.updated_at = done[action], now
         return rollout

@@ -298,6 +298,9 @@ def running_stack(workdir: Path, with_sidecar: bool) -> Iterator[Stack]:
                 "DRIFTLOOP_ROLLOUT__EVALUATE_INTERVAL_SECONDS": "1",
                 "DRIFTLOOP_RETRAIN__EVALUATE_INTERVAL_SECONDS": "1",
                 "DRIFTLOOP_WEBHOOKS__DELIVER_INTERVAL_SECONDS": "1",
+                # Trigger and dataset snapshots go to the test's folder, never the working tree.
+                "DRIFTLOOP_RETRAIN__SNAPSHOT_DIR": str(workdir / "snapshots"),
+                "DRIFTLOOP_SNAPSHOT_DIR": str(workdir / "datasets"),
                 "DRIFTLOOP_WEBHOOK_URL": f"{hook_url}/hook",
                 "DRIFTLOOP_WEBHOOK_SECRET": WEBHOOK_SECRET,
             },

@@ -125,6 +125,8 @@ def test_the_traffic_went_through_every_api(stack: tuple[PrometheusProcess, Stac
     assert running.steps.get("retraining policy") == 200, running.steps
     if running.sidecar_url:
         assert running.steps.get("sidecar 200") == 200, running.steps
+    # The triggers' snapshots land in the test's folder, not in the working tree.
+    assert list((running.workdir / "snapshots").rglob("*.parquet"))
 
 
 @pytest.mark.parametrize("query", [_param(q) for q in QUERIES])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -24,6 +25,15 @@ from tests.feedback.support import (
     send_labels,
     send_records,
 )
+
+
+@pytest.fixture
+def sqlite_client(sqlite_database_url: str) -> Iterator[TestClient]:
+    """The monitor on SQLite only: for checks of the HTTP surface that no database changes."""
+    app = create_app(Settings(database_url=sqlite_database_url, jobs=JobSettings(enabled=False)))
+    with TestClient(app) as client:
+        yield client
+    app.state.driftloop.engine.dispose()
 
 
 def stored_labels(client: TestClient) -> int:
@@ -175,7 +185,8 @@ def test_a_request_id_logged_by_two_models_needs_the_model_named(client: TestCli
     assert joined(client).empty
 
 
-def test_files_and_gzip_bodies_are_accepted(client: TestClient) -> None:
+def test_files_and_gzip_bodies_are_accepted(sqlite_client: TestClient) -> None:
+    client = sqlite_client
     register(client)
     send_records(client, [record(f"r{i}", "cat") for i in range(6)])
     csv = "request_id,label\nr0,cat\nr1,dog\n"
@@ -213,8 +224,9 @@ def test_files_and_gzip_bodies_are_accepted(client: TestClient) -> None:
     ids=["no-label-column", "empty-label", "unknown-class"],
 )
 def test_bad_files_are_refused_naming_the_problem(
-    client: TestClient, content: str, problem: str
+    sqlite_client: TestClient, content: str, problem: str
 ) -> None:
+    client = sqlite_client
     register(client)
     send_records(client, [record("r0", "cat"), record("r1", "cat")])
     response = client.post("/v1/feedback", content=content, headers={"content-type": "text/csv"})

@@ -101,16 +101,22 @@ def bentos(tmp_path_factory: pytest.TempPathFactory, bento_env: dict[str, str]) 
         )  # fmt: skip
         assert prepared.returncode == 0, prepared.stderr[-3000:]
         challenger_tag = prepared.stdout.strip().splitlines()[-1]
-        procs.append(BentoProcess("challenger", challenger_tag, work, bento_env))
-        procs.append(
-            BentoProcess("thirdparty", "service:IrisClassifier", work, bento_env, str(THIRDPARTY))
-        )
+        thirdparty = BentoProcess("thirdparty", "service:IrisClassifier", work, bento_env,
+                                  str(THIRDPARTY))  # fmt: skip
+        procs.append(thirdparty)
         out, err = champion_cli.communicate(timeout=240)
         assert champion_cli.returncode == 0, err[-3000:]
         champion_build = json.loads(out)
-        procs.insert(0, BentoProcess("champion", champion_build["bento_tag"], work, bento_env))
-        for proc in procs:
-            proc.wait()
+        champion = BentoProcess("champion", champion_build["bento_tag"], work, bento_env)
+        procs.append(champion)
+        champion.wait()
+        # Every `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts, so
+        # the Bento whose /metrics a test reads (the challenger, with the middleware) starts last.
+        challenger = BentoProcess("challenger", challenger_tag, work, bento_env)
+        procs.append(challenger)
+        thirdparty.wait()
+        challenger.wait()
+        procs = [champion, challenger, thirdparty]
         yield Bentos(*procs, champion_build, champion_build["features"])
     finally:
         if champion_cli.poll() is None:

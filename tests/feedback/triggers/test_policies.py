@@ -185,12 +185,13 @@ def test_the_model_page_shows_the_policy_and_last_trigger(monitor: Monitor) -> N
         ({"schedule": "every tuesday"}, "not a valid cron expression"),
         ({"webhook_secrets": ["hunter2"]}, "must start with 'whsec_'"),
         ({"webhook_url": "ftp://example.com"}, "must be an http"),
+        ({"webhook_url": "http://"}, "must be an http"),
         ({"degradation": {"below": 0.8, "above": 0.1}}, "one of 'below'"),
         ({"drift": {"dataset": False}}, "'features'"),
         ({"new_labels": 0}, "greater than 0"),
         ({"cooldown": 5}, "Extra inputs are not permitted"),
     ],
-    ids=["cron", "secret", "url", "thresholds", "drift", "new-labels", "unknown-field"],
+    ids=["cron", "secret", "url", "no-host", "thresholds", "drift", "new-labels", "unknown-field"],
 )
 def test_bad_policies_are_refused_naming_the_problem(
     monitor: Monitor, policy: dict[str, object], problem: str

@@ -11,11 +11,14 @@ from hypothesis.extra.numpy import arrays
 from driftloop.monitor.drift import (
     DriftConfig,
     Reference,
+    bin_index,
     compare_frame,
     js_distance,
     ks_statistic,
+    numerical_reference,
     psi_counts,
 )
+from driftloop.monitor.drift.reference import sorted_counts
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=64)
@@ -111,3 +114,16 @@ def test_nans_and_empty_windows_give_a_clear_result(ref: np.ndarray, cur: np.nda
     empty = compare_frame(reference, pd.DataFrame({"x": np.array([], dtype=float)}), DriftConfig())
     assert empty.features[0].statistic is None
     assert not empty.dataset_drift
+
+
+@FAST
+@given(
+    data=arrays(np.float64, st.integers(1, 300), elements=st.integers(-5, 5).map(float) | finite)
+)
+def test_counting_sorted_data_equals_binning_each_value(data: np.ndarray) -> None:
+    ref = numerical_reference("x", data)
+    np.testing.assert_array_equal(
+        sorted_counts(ref.edges, ref.sorted),
+        np.bincount(bin_index(ref.edges, ref.sorted), minlength=ref.edges.size + 1),
+    )
+    assert ref.counts.sum() == data.size

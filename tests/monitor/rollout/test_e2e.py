@@ -110,7 +110,7 @@ class Driver:
             if body["rollout"]["status"] == status:
                 return body
             assert body["rollout"]["status"] in ("active", "paused"), body["decisions"]
-            time.sleep(0.3)
+            time.sleep(0.1)
         raise AssertionError(f"no {status} within {timeout} s: {self.rollout()['decisions']}")
 
     def routed(self) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def run_both_rollouts(driver: Driver, http: httpx.Client, bad: BentoProcess) -> 
     ]
     policy = driver.routed()
     assert (policy["mode"], policy["champion"]["version"]) == ("single", "v2")
-    time.sleep(1.5)  # records of the last round are shipped
+    time.sleep(1.0)  # records of the last round are shipped
     before = driver.records()
     driver.traffic(40, label=False)
     after = driver.settle(sum(before.values()) + 40)
@@ -212,7 +212,7 @@ def run_both_rollouts(driver: Driver, http: httpx.Client, bad: BentoProcess) -> 
         "v2",
         None,
     )
-    time.sleep(1.5)
+    time.sleep(1.0)
     before = driver.records()
     driver.traffic(40, label=False)
     after = driver.settle(sum(before.values()) + 40)

@@ -264,15 +264,15 @@ def test_unknown_models_are_404_everywhere(lite_client: TestClient) -> None:
 
 
 def test_start_rollout_is_callable_from_other_components(
-    rollout_client: TestClient, frozen_clock: FrozenClock
+    lite_client: TestClient, frozen_clock: FrozenClock
 ) -> None:
-    register(rollout_client)
-    state = rollout_client.app.state.driftloop  # type: ignore[attr-defined]
+    register(lite_client)
+    state = lite_client.app.state.driftloop  # type: ignore[attr-defined]
     with state.sessions.begin() as session:
         start_rollout(session, get_model(session, MODEL), "v7", frozen_clock.now())
-    policy = routing(rollout_client)
+    policy = routing(lite_client)
     assert (policy["mode"], policy["challenger"]["version"]) == ("shadow", "v7")
-    assert [d["decision"] for d in history(rollout_client)] == ["start"]
+    assert [d["decision"] for d in history(lite_client)] == ["start"]
 
 
 def test_a_regression_challenger_with_a_lower_loss_passes_the_shadow_step(
@@ -313,3 +313,22 @@ def test_a_regression_challenger_with_a_lower_loss_passes_the_shadow_step(
     assert evidence["comparison"] == "paired"
     assert evidence["difference"]["lower"] > 0  # the challenger's squared error is lower
     assert evidence["metric_values"]["challenger"] > evidence["metric_values"]["champion"]
+
+
+def test_a_sticky_ab_rollout_publishes_its_key_with_the_split(
+    lite_client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    client, clock, rng = lite_client, frozen_clock, np.random.default_rng(7)
+    register(client)
+    start(client, **{**FAST, "split": "ab", "sticky_key": "header:X-User-ID"})
+    shadow = routing(client)
+    assert (shadow["mode"], shadow["sticky_key"]) == ("shadow", None)
+    send(client, rng, clock.now() + timedelta(seconds=1), 200, mode="shadow")
+    clock.advance(120)
+    run_jobs(client)
+    policy = routing(client)
+    assert (policy["mode"], policy["weight"], policy["sticky_key"]) == (
+        "ab",
+        0.5,
+        "header:X-User-ID",
+    )

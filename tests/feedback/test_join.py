@@ -1,0 +1,134 @@
+"""``labeled_rows`` and ``label_count``: typed columns out of JSON, on both databases alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from driftloop.clock import FrozenClock
+from driftloop.feedback import label_count
+from driftloop.monitor import create_app
+from driftloop.monitor.registry import get_model
+from driftloop.settings import Settings
+from tests.feedback.support import joined, later, send_labels, send_records
+
+
+def test_values_keep_their_json_types_and_odd_feature_names_work(client: TestClient) -> None:
+    schema = {
+        "features": [
+            {"name": "amount", "kind": "numerical"},
+            {"name": "member", "kind": "categorical"},
+            {"name": "zip", "kind": "categorical"},
+            {"name": 'say "hi"', "kind": "categorical"},
+            {"name": "label", "kind": "categorical"},
+        ],
+        "prediction": {"kind": "classification", "classes": [0, 1]},
+    }
+    assert client.post("/v1/models", json={"name": "odd", "schema": schema}).status_code == 201
+    inputs = [
+        {"amount": 3, "member": True, "zip": 75001, 'say "hi"': "x", "label": "own"},
+        {"amount": "n/a", "member": False, "zip": "75002", 'say "hi"': None, "label": "own"},
+        {"amount": 2.5, "member": None, "zip": None, 'say "hi"': "y"},
+    ]
+    records = [
+        {
+            "request_id": f"q{i}",
+            "model": "odd",
+            "version": "v1",
+            "timestamp": later(i).isoformat(),
+            "inputs": row,
+            "outputs": {"prediction": i % 2, "probabilities": {"0": 0.4, "1": 0.6}},
+        }
+        for i, row in enumerate(inputs)
+    ]
+    send_records(client, records)
+    send_labels(client, [{"request_id": f"q{i}", "label": i % 2} for i in range(3)])
+    rows = joined(client, "odd").reset_index().sort_values("request_id")
+    assert rows["amount"].tolist()[0] == 3.0
+    assert rows["amount"].isna().tolist() == [False, True, False], "a string is not a number"
+    assert rows["member"].tolist()[:2] == [True, False]
+    assert rows["member"].tolist()[2] is None
+    assert rows["zip"].tolist()[:2] == [75001, "75002"]
+    assert rows['say "hi"'].tolist() == ["x", None, "y"]
+    assert rows["input.label"].tolist()[:2] == ["own", "own"]
+    assert rows["label"].tolist() == [0, 1, 0]
+    assert rows["prediction"].tolist() == [0, 1, 0]
+    assert rows["scores"].tolist() == [{"0": 0.4, "1": 0.6}] * 3
+
+
+def test_a_model_without_declared_features_gets_its_inputs_as_columns(client: TestClient) -> None:
+    record = {
+        "request_id": "a1",
+        "model": "bare",
+        "version": "v1",
+        "timestamp": later(0).isoformat(),
+        "inputs": {"x": 1.5, "y": "blue"},
+        "outputs": {"prediction": 2.0},
+    }
+    send_records(client, [record])
+    state = client.app.state.driftloop  # type: ignore[attr-defined]
+    with state.sessions.begin() as session:
+        get_model(session, "bare").schema = {"prediction": {"kind": "regression"}}
+    send_labels(client, {"request_id": "a1", "label": 2.5})
+    rows = joined(client, "bare")
+    assert rows[["x", "y", "label", "prediction"]].values.tolist() == [[1.5, "blue", 2.5, 2.0]]
+
+
+@pytest.fixture
+def clocked_client(settings: Settings) -> Iterator[TestClient]:
+    """The monitor app on a frozen clock."""
+    app = create_app(settings, clock=FrozenClock(later(3600)))
+    with TestClient(app) as client:
+        yield client
+    app.state.driftloop.engine.dispose()
+
+
+def test_label_count_counts_labels_joined_since_a_time(clocked_client: TestClient) -> None:
+    client = clocked_client
+    clock = client.app.state.driftloop.clock  # type: ignore[attr-defined]
+    send_records(
+        client,
+        [
+            {
+                "request_id": f"c{i}",
+                "model": "counted",
+                "version": "v1",
+                "timestamp": later(i).isoformat(),
+                "inputs": {"x": i},
+                "outputs": {"prediction": "a"},
+            }
+            for i in range(4)
+        ],
+    )
+    send_labels(
+        client,
+        [
+            {"request_id": "c0", "label": "a"},
+            {"request_id": "c1", "label": "b"},
+            {"request_id": "early", "label": "a"},
+        ],
+    )
+    mark = clock.advance(60)
+    send_labels(client, [{"request_id": "c2", "label": "a"}, {"request_id": "c1", "label": "a"}])
+    send_records(
+        client,
+        [
+            {
+                "request_id": "early",
+                "model": "counted",
+                "version": "v1",
+                "timestamp": later(9).isoformat(),
+                "inputs": {"x": 9},
+                "outputs": {"prediction": "a"},
+            }
+        ],
+    )
+    state = client.app.state.driftloop  # type: ignore[attr-defined]
+    with state.sessions() as session:
+        model = get_model(session, "counted")
+        assert label_count(session, model) == 4
+        # c2 is new, c1 was corrected, "early" met its record after the mark.
+        assert label_count(session, model, since=mark) == 3
+        assert label_count(session, model, since=clock.advance(60)) == 0
