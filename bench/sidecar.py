@@ -2,7 +2,11 @@
 ``DriftloopMiddleware`` inside, at 1 and 32 concurrent clients, in one run.
 
 Everything runs on loopback: one ``driftloop monitor`` (SQLite) receives the records, so capture
-and shipping are really working during the measurement. The load client is a closed loop of
+and shipping are really working during the measurement. A second pair isolates the sidecar's own
+cost from BentoML's: a bare uvicorn app answering the same JSON, called directly and through a
+sidecar. For each target the CPU time the serving process (with its children) spent per request
+is reported too: on a shared, oversubscribed machine latency mostly measures scheduling delays,
+CPU per request does not. The load client is a closed loop of
 keep-alive HTTP/1.1 connections over raw asyncio streams (not wrk, which misreports latency
 against BentoML at one connection). Targets (ARCHITECTURE §7): added median latency under 1 ms,
 throughput at least 85 % of direct at 32 clients.
@@ -29,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.procs import MonitorProcess
+from tests.procs import MonitorProcess, free_port
 from tests.serving.procs import BentoProcess, SidecarProcess
 
 ROW = {"sepal length (cm)": 5.8, "sepal width (cm)": 2.7, "petal length (cm)": 5.1,
@@ -104,6 +108,38 @@ def load(url: str, clients: int, seconds: float, warmup: float = 1.0) -> Result:
     return uvloop.run(_load(url, clients, seconds, warmup))
 
 
+# -- CPU accounting ---------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its children so far."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total
+
+
+BARE_APP = """
+import sys, uvicorn
+ANSWER = (b'[{"prediction": 2, "probabilities": {"0": 0.001, "1": 0.2, "2": 0.799}}]')
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]})
+    await send({"type": "http.response.body", "body": ANSWER})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
+            http="httptools", loop="uvloop")
+"""
+
+
 # -- set-up ------------------------------------------------------------------------------------
 def build(work: Path, env: dict[str, str]) -> tuple[str, str]:
     """Fit iris and build it twice: plain, and with the middleware attached."""
@@ -129,14 +165,27 @@ print(plain.bento_tag, mw.bento_tag)
     return plain, mw
 
 
+def wait_port(url: str, timeout: float = 30.0) -> None:
+    """Wait until ``url`` accepts HTTP."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"{url}/predict", content=BODY, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer")
+
+
 def summary(runs: list[Result]) -> dict[str, float]:
     """Median over rounds of p50, p99 (ms) and throughput (req/s)."""
-    return {
+    summary: dict[str, float] = {
         "p50_ms": statistics.median(r.quantile(0.5) for r in runs) * 1000,
         "p99_ms": statistics.median(r.quantile(0.99) for r in runs) * 1000,
         "rps": statistics.median(r.throughput for r in runs),
         "errors": sum(r.errors for r in runs),
     }
+    return summary
 
 
 def main() -> None:
@@ -152,14 +201,19 @@ def main() -> None:
         plain_tag, mw_tag = build(work, env)
         monitor = MonitorProcess(f"sqlite:///{work / 'bench.db'}", work).start()
         procs: list[Any] = []
+        bare: subprocess.Popen[bytes] | None = None
         try:
-            direct = BentoProcess("direct", plain_tag, work, env)
+            # Each `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir at start-up,
+            # under the feet of a Bento already running: start them one after the other, the
+            # middleware's first (its metrics are not read here).
             mw_env = {**env, "DRIFTLOOP_MONITOR_URL": monitor.url,
                       "DRIFTLOOP_MODEL_VERSION": "v1"}  # fmt: skip
             middleware = BentoProcess("middleware", mw_tag, work, mw_env)
-            procs += [direct, middleware]
-            direct.wait()
+            procs.append(middleware)
             middleware.wait()
+            direct = BentoProcess("direct", plain_tag, work, env)
+            procs.append(direct)
+            direct.wait()
             sidecar = SidecarProcess(
                 "sidecar",
                 [
@@ -175,59 +229,75 @@ def main() -> None:
                 work,
             )
             procs.append(sidecar)
+            bare_port = free_port()
+            bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port)])
+            bare_url = f"http://127.0.0.1:{bare_port}"
+            wait_port(bare_url)
+            bare_sidecar = SidecarProcess(
+                "bare-sidecar",
+                ["--model", "bench-bare", "--champion", bare_url, "--monitor", monitor.url],
+                work,
+            )
+            procs.append(bare_sidecar)
+            # name -> (url, pid whose CPU is the price of this target)
             targets = {
-                "direct": f"{direct.url}/predict",
-                "sidecar": f"{sidecar.url}/predict",
-                "middleware": f"{middleware.url}/predict",
+                "direct": (f"{direct.url}/predict", direct.process.pid),
+                "sidecar": (f"{sidecar.url}/predict", sidecar.process.pid),
+                "middleware": (f"{middleware.url}/predict", middleware.process.pid),
+                "bare": (f"{bare_url}/predict", bare.pid),
+                "bare+sidecar": (f"{bare_sidecar.url}/predict", bare_sidecar.process.pid),
             }
             runs: dict[tuple[str, int], list[Result]] = {}
+            cpu: dict[tuple[str, int], list[float]] = {}
             for _ in range(args.rounds):
                 for clients in (1, 32):
-                    for name, url in targets.items():
-                        runs.setdefault((name, clients), []).append(
-                            load(url, clients, args.seconds)
-                        )
+                    for name, (url, pid) in targets.items():
+                        before = cpu_seconds(pid)
+                        result = load(url, clients, args.seconds, warmup=0.5)
+                        spent = cpu_seconds(pid) - before  # includes the warm-up requests
+                        runs.setdefault((name, clients), []).append(result)
+                        requests = len(result.latencies) * (1 + 0.5 / args.seconds)
+                        cpu.setdefault((name, clients), []).append(spent / max(requests, 1))
             time.sleep(2.0)  # let the last batches reach the monitor
             stored = {
                 m: httpx.get(f"{monitor.url}/v1/models/{m}").json().get("record_count", 0)
-                for m in ("bench-sidecar", "bench-mw")
+                for m in ("bench-sidecar", "bench-mw", "bench-bare")
             }
-            answered = {
-                "bench-sidecar": sum(len(r.latencies) for (n, _), rs in runs.items()
-                                     if n == "sidecar" for r in rs),
-                "bench-mw": sum(len(r.latencies) for (n, _), rs in runs.items()
-                                if n == "middleware" for r in rs),
-            }  # fmt: skip
         finally:
             for proc in reversed(procs):
                 proc.stop()
+            if bare is not None:
+                bare.terminate()
+                bare.wait()
             monitor.stop()
 
     table = {f"{name}@{c}": summary(rs) for (name, c), rs in runs.items()}
-    comparisons = {}
+    for (name, c), values in cpu.items():
+        table[f"{name}@{c}"]["cpu_us_per_req"] = statistics.median(values) * 1e6
+    comparisons: dict[str, dict[str, Any]] = {}
     for clients in (1, 32):
-        base = table[f"direct@{clients}"]
-        for name in ("sidecar", "middleware"):
-            row = table[f"{name}@{clients}"]
+        for name, base_name in (("sidecar", "direct"), ("middleware", "direct"),
+                                ("bare+sidecar", "bare")):  # fmt: skip
+            base, row = table[f"{base_name}@{clients}"], table[f"{name}@{clients}"]
             comparisons[f"{name}@{clients}"] = {
+                "vs": base_name,
                 "added_p50_ms": row["p50_ms"] - base["p50_ms"],
                 "added_p99_ms": row["p99_ms"] - base["p99_ms"],
                 "throughput_ratio": row["rps"] / base["rps"],
             }
     if args.json:
-        print(json.dumps({"runs": table, "vs_direct": comparisons, "records": {
-            "answered": answered, "stored": stored}}, indent=2))  # fmt: skip
+        print(json.dumps({"runs": table, "vs_peer": comparisons, "stored": stored}, indent=2))
         return
     print(f"{args.rounds} rounds x {args.seconds:.0f} s per target, 1-row iris requests")
-    print(f"{'target':<16}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
+    print(f"{'target':<18}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}{'CPU us/req':>12}")
     for key, row in table.items():
-        print(f"{key:<16}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['rps']:>9.0f}"
-              f"{row['errors']:>8.0f}")  # fmt: skip
-    print(f"\n{'vs direct':<16}{'+p50 ms':>9}{'+p99 ms':>9}{'ratio':>9}")
+        print(f"{key:<18}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['rps']:>9.0f}"
+              f"{row['errors']:>8.0f}{row['cpu_us_per_req']:>12.0f}")  # fmt: skip
+    print(f"\n{'compared':<18}{'peer':>8}{'+p50 ms':>9}{'+p99 ms':>9}{'ratio':>8}")
     for key, row in comparisons.items():
-        print(f"{key:<16}{row['added_p50_ms']:>9.2f}{row['added_p99_ms']:>9.2f}"
-              f"{row['throughput_ratio']:>9.2f}")  # fmt: skip
-    print(f"\nrecords answered/stored: {answered} / {stored}")
+        print(f"{key:<18}{row['vs']:>8}{row['added_p50_ms']:>9.2f}{row['added_p99_ms']:>9.2f}"
+              f"{row['throughput_ratio']:>8.2f}")  # fmt: skip
+    print(f"\nrecords stored by the monitor (warm-up requests included): {stored}")
     side = comparisons["sidecar@32"]
     print(
         f"targets: added p50 < 1 ms (@1: {comparisons['sidecar@1']['added_p50_ms']:.2f} ms), "

@@ -29,17 +29,15 @@ router = APIRouter(route_class=LimitedRoute, tags=["feedback"])
 
 ROWS = TypeAdapter(list[Label])
 LABEL_SCHEMA = Label.model_json_schema()
-FILE_TYPES = ("text/csv", "application/vnd.apache.parquet", "application/octet-stream")
 
 
-def _refused(exc: pydantic.ValidationError, offset: int = 0) -> ValidationError:
+def _refused(exc: pydantic.ValidationError) -> ValidationError:
+    """A 422 naming the row and field of every problem pydantic found."""
     errors: list[dict[str, object]] = []
     for error in exc.errors()[:100]:
         loc = list(error["loc"])
         row = loc.pop(0) if loc and isinstance(loc[0], int) else 0
-        errors.append(
-            {"row": int(row) + offset, "field": ".".join(map(str, loc)), "problem": error["msg"]}
-        )
+        errors.append({"row": int(row), "field": ".".join(map(str, loc)), "problem": error["msg"]})
     listed = "; ".join(f"row {e['row']} {e['field']}: {e['problem']}" for e in errors[:5])
     return ValidationError(f"{exc.error_count()} problems in the labels: {listed}", errors)
 

@@ -13,7 +13,6 @@ million-row join within seconds.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -22,13 +21,26 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import Float, Integer, Select, String, case, func, or_, select, type_coerce
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from driftloop.clock import utc
 from driftloop.contract import FeatureKind, ModelSchema
-from driftloop.feedback.sql import Extractor, decode, sqlite_safe
+from driftloop.feedback.documents import Documents
+from driftloop.feedback.sql import Extractor, decode
 from driftloop.store import LabelRow, Model, RecordRow
 from driftloop.store.feedback import PENDING_MODEL
 
@@ -64,7 +76,7 @@ class _Query:
         self.sqlite = dialect != "postgresql"
         self.columns: dict[str, ColumnElement[Any]] = {}
         self.kinds: dict[str, str] = {}
-        x, prediction = self.x, schema.prediction
+        x = self.x
         self._add("request_id", RecordRow.request_id)
         self._add("version", RecordRow.version)
         self._add("variant", RecordRow.variant)
@@ -76,29 +88,19 @@ class _Query:
         self._add("latency_ms", type_coerce(RecordRow.latency_ms, Float), "float")
         self._add("status", type_coerce(RecordRow.status, Integer), "int")
         self._scalar("label", LabelRow.label)
-        self._scalar("prediction", RecordRow.outputs, prediction.field)
-        self.features = [f.name for f in schema.features]
-        self.raw_inputs = not self.features or (
-            self.sqlite and not all(map(sqlite_safe, self.features))
+        # Documents travel as text and are parsed by Arrow (see driftloop.feedback.documents).
+        self._add(
+            "inputs",
+            cast(RecordRow.inputs, Text)
+            if not self.sqlite
+            else type_coerce(RecordRow.inputs, String),
         )
-        for feature in schema.features:
-            if self.raw_inputs:
-                break
-            if feature.kind is FeatureKind.numerical:
-                self._add(f"f:{feature.name}", x.number(RecordRow.inputs, feature.name), "float")
-            else:
-                self._scalar(f"f:{feature.name}", RecordRow.inputs, feature.name)
-        if self.raw_inputs:
-            self._add("inputs", type_coerce(RecordRow.inputs, String))
-        self.classes = [str(c) for c in prediction.classes or []]
-        if self.classes and (not self.sqlite or all(map(sqlite_safe, self.classes))):
-            for i, name in enumerate(self.classes):
-                by_key = x.number(RecordRow.outputs, prediction.scores_field, name)
-                by_position = x.number(RecordRow.outputs, prediction.scores_field, i)
-                self._add(f"s:{name}", func.coalesce(by_key, by_position), "float")
-        else:
-            self.classes = []
-            self._scalar("scores", RecordRow.outputs, prediction.scores_field)
+        self._add(
+            "outputs",
+            cast(RecordRow.outputs, Text)
+            if not self.sqlite
+            else type_coerce(RecordRow.outputs, String),
+        )
 
     def _add(self, name: str, expression: Any, kind: str = "string") -> None:
         self.columns[name] = expression
@@ -133,70 +135,45 @@ class _Query:
 
     def frame(self, raw: dict[str, Any]) -> pd.DataFrame:
         """The frame of :func:`labeled_rows` from fetched columns (name -> sequence)."""
-        x = self.x
-
-        def scalar(name: str) -> pd.Series:
-            return decode(list(raw[name]), list(raw[f"{name}:kind"]))
-
+        x, prediction = self.x, self.schema.prediction
+        inputs, outputs = Documents(raw["inputs"]), Documents(raw["outputs"])
         data: dict[str, Any] = {
-            "request_id": pd.Series(raw["request_id"], dtype=object),
-            "version": pd.Series(raw["version"], dtype=object),
-            "variant": pd.Series(raw["variant"], dtype=object),
-            "ts": x.timestamps(list(raw["ts"])),
-            "received_at": x.timestamps(list(raw["received_at"])),
-            "label": scalar("label"),
-            "label_ts": x.timestamps(list(raw["label_ts"])),
-            "prediction": scalar("prediction"),
-            "latency_ms": pd.Series(np.asarray(raw["latency_ms"], dtype="float64")),
-            "status": pd.Series(np.asarray(raw["status"], dtype="int64")),
+            "request_id": _objects(raw["request_id"]),
+            "version": _objects(raw["version"]),
+            "variant": _objects(raw["variant"]),
+            "ts": x.timestamps(raw["ts"]),
+            "received_at": x.timestamps(raw["received_at"]),
+            "label": decode(_objects(raw["label"]).tolist(), _objects(raw["label:kind"]).tolist()),
+            "label_ts": x.timestamps(raw["label_ts"]),
+            "prediction": outputs.values(prediction.field),
+            "latency_ms": pd.Series(_numbers(raw["latency_ms"], "float64")),
+            "status": pd.Series(_numbers(raw["status"], "int64")),
         }
-        inputs = [json.loads(d) for d in raw["inputs"]] if self.raw_inputs else None
-        if inputs is not None:
-            names = self.features or sorted({k for d in inputs[:1000] for k in d})
-            numerical = {f.name for f in self.schema.features if f.kind is FeatureKind.numerical}
-            for name in names:
-                values = pd.Series([d.get(name) for d in inputs], dtype=object)
-                data[feature_column(name)] = (
-                    pd.to_numeric(values, errors="coerce")
-                    if name in numerical
-                    else values.infer_objects()
-                )
-        for feature in self.schema.features:
-            column = feature_column(feature.name)
-            if inputs is not None:
-                continue
-            if feature.kind is FeatureKind.numerical:
-                values = np.asarray(raw[f"f:{feature.name}"], dtype=object)
-                data[column] = pd.to_numeric(pd.Series(values), errors="coerce")
-            else:
-                data[column] = scalar(f"f:{feature.name}")
-        scores = self._scores(raw, scalar)
+        numerical = {f.name for f in self.schema.features if f.kind is FeatureKind.numerical}
+        for name in [f.name for f in self.schema.features] or inputs.keys():
+            data[feature_column(name)] = (
+                inputs.numbers(name) if name in numerical else inputs.values(name)
+            )
+        classes = [str(c) for c in prediction.classes or []]
+        scores = outputs.scores(prediction.scores_field, classes)
         if scores is not None:
             data["scores"] = scores
-        data["_updated"] = pd.Series(raw["_updated"], dtype=object)
+        data["_updated"] = _objects(raw["_updated"])
         frame = pd.DataFrame(data)
-        frame.attrs["pending"] = bool(np.asarray(raw["_pending"], dtype=bool).any())
+        frame.attrs["pending"] = bool(_numbers(raw["_pending"], "int64").any())
         return frame
 
-    def _scores(self, raw: dict[str, Any], scalar: Callable[[str], pd.Series]) -> Any:
-        if not self.classes:
-            values = scalar("scores")
-            if values.isna().all():
-                return None
-            return [
-                {str(k): float(v) for k, v in s.items()} if isinstance(s, dict) else None
-                for s in values
-            ]
-        columns = [raw[f"s:{c}"] for c in self.classes]
-        matrix = np.column_stack([np.asarray(c, dtype="float64") for c in columns])
-        complete = ~np.isnan(matrix).any(axis=1)
-        if not complete.any():
-            return None
-        classes = self.classes
-        return [
-            dict(zip(classes, row, strict=True)) if ok else None
-            for row, ok in zip(matrix.tolist(), complete.tolist(), strict=True)
-        ]
+
+def _objects(values: Any) -> pd.Series:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.to_numpy(zero_copy_only=False)
+    return pd.Series(values, dtype=object)
+
+
+def _numbers(values: Any, dtype: str) -> np.ndarray[Any, Any]:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=dtype)
 
 
 def fetch_rows(
@@ -261,10 +238,7 @@ def fetch_copy(
             quoted_strings_can_be_null=False,
         ),
     )
-    return {
-        name: table.column(label).to_numpy(zero_copy_only=False)
-        for label, name in zip(labels, names, strict=True)
-    }
+    return {name: table.column(label) for label, name in zip(labels, names, strict=True)}
 
 
 def labeled_rows(

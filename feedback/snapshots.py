@@ -138,8 +138,8 @@ def create_snapshot(
 
     Production rows are the labeled records with prediction time in ``[since, until)`` (of one
     ``variant`` if given), one per request id, features and label. Reference rows are added when
-    the reference dataset has a label column. Taking the same snapshot twice in one second
-    returns the first manifest.
+    the reference dataset has a label column. Taking the same snapshot to the same ``out`` twice
+    in one second returns the first manifest.
     """
     schema = ModelSchema.model_validate(model.schema)
     features = [f.name for f in schema.features]
@@ -166,7 +166,9 @@ def create_snapshot(
         raise DatasetError(f"model {model.name!r} has no labeled rows to snapshot in this range")
     content = encode(frame)
     sha256 = hashlib.sha256(content).hexdigest()
-    snapshot_id = f"{model.name}-{now:%Y%m%dT%H%M%SZ}-{sha256[:12]}"
+    # Same content, same destination, same second: the same snapshot (a retried request).
+    digest = hashlib.sha256(f"{sha256}\n{out}".encode()).hexdigest()
+    snapshot_id = f"{model.name}-{now:%Y%m%dT%H%M%SZ}-{digest[:12]}"
     if progress is not None:
         progress("build", 1, 1)
     known = session.scalar(select(SnapshotRow).where(SnapshotRow.snapshot_id == snapshot_id))

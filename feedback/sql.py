@@ -1,11 +1,9 @@
-"""SQL expressions that pull typed values out of JSON columns, per database, and their decoding.
+"""Per-database SQL for the join's scalar columns, and their decoding a whole column at a time.
 
-The join returns up to millions of rows; parsing every record's ``inputs`` and ``outputs`` JSON in
-Python would cost more than the join itself. Instead the database extracts each feature, the
-prediction, the scores and the label as scalar columns: numbers as ``float8``, other values as
-text with their JSON type when it is not a string, so the Python side decodes whole columns at
-once (:func:`decode`). Timestamps come as integers (PostgreSQL, microseconds) or ISO text
-(SQLite) and are converted by pandas in one call.
+A label (a JSON scalar) comes as text with its JSON type when that is not a string, so
+:func:`decode` types a whole column at once. Timestamps come as integers (PostgreSQL,
+microseconds) or ISO text (SQLite) and are converted by pandas in one call. Records' documents
+(inputs, outputs) are not taken apart here: see ``driftloop.feedback.documents``.
 """
 
 from __future__ import annotations
@@ -15,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import (
     BigInteger,
-    Float,
     String,
     case,
     cast,
@@ -32,11 +30,6 @@ from sqlalchemy.sql.elements import ColumnElement
 NUMBER_TYPES = {"number", "integer", "real"}
 
 
-def sqlite_safe(key: str) -> bool:
-    """SQLite's JSON paths (3.40) cannot quote ``"`` or ``\\`` inside a key."""
-    return '"' not in key and "\\" not in key
-
-
 def _sqlite_path(keys: tuple[str | int, ...]) -> str:
     path = "$"
     for key in keys:
@@ -49,16 +42,6 @@ class Extractor:
 
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
-
-    def number(self, column: Any, *keys: str | int) -> ColumnElement[Any]:
-        """The value at ``keys`` as a float, NULL when it is not a JSON number (PostgreSQL)."""
-        if self.postgres:
-            parts = [literal(str(k)) for k in keys]
-            node = func.jsonb_extract_path(column, *parts)
-            text = func.jsonb_extract_path_text(column, *parts)
-            return case((func.jsonb_typeof(node) == "number", cast(text, Float)), else_=null())
-        # SQLite returns JSON numbers typed; anything else is coerced to NaN on the Python side.
-        return func.json_extract(column, literal(_sqlite_path(keys)))
 
     def scalar(self, column: Any, *keys: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """The value at ``keys`` (the whole document when none) and its JSON type when decoding
@@ -84,8 +67,10 @@ class Extractor:
             return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
         return type_coerce(column, String)
 
-    def timestamps(self, values: list[Any]) -> pd.Series:
+    def timestamps(self, values: Any) -> pd.Series:
         """Decode :meth:`epoch_us` values to a UTC datetime column."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.to_numpy(zero_copy_only=False)
         if self.postgres:
             return pd.Series(pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True))
         return pd.Series(

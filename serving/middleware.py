@@ -133,10 +133,8 @@ class DriftloopMiddleware:
 def _with_request_id(send: Send, request_id: bytes) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {
-                **message,
-                "headers": [*message.get("headers", []), (b"x-request-id", request_id)],
-            }
+            kept = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+            message = {**message, "headers": [(b"x-request-id", request_id), *kept]}
         await send(message)
 
     return wrapped
@@ -155,7 +153,7 @@ class _Exchange:
         self.response: list[bytes] = []
         self.status = 500
         self.encoding = b""
-        self.over = False
+        self.over = False  # the request body is over the capture limit: no record
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
         timestamp = self.mw.clock.now()
@@ -176,27 +174,26 @@ class _Exchange:
         async def tee_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.status = message["status"]
-                headers = list(message.get("headers", []))
-                for name, value in headers:
-                    if name.lower() == b"content-encoding":
+                headers = [(b"x-request-id", self.request_id)]
+                for name, value in message.get("headers", []):
+                    lower = name.lower()
+                    if lower == b"content-encoding":
                         self.encoding = value.lower()
-                headers.append((b"x-request-id", self.request_id))
+                    if lower != b"x-request-id":
+                        headers.append((name, value))
                 message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body" and not self.over:
+            elif message["type"] == "http.response.body" and size[1] <= limit:
                 chunk = message.get("body", b"")
                 size[1] += len(chunk)
-                if size[1] > limit:
-                    self.over = True
+                if size[1] > limit:  # recorded without outputs, like the sidecar does
+                    self.response.clear()
                 else:
                     self.response.append(chunk)
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self._finish(timestamp)
 
-        await self.app_call(scope, tee_receive, tee_send)
-
-    async def app_call(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.mw.app(scope, receive, send)
+        await self.mw.app(scope, tee_receive, tee_send)
 
     def _finish(self, timestamp: Any) -> None:
         mw = self.mw

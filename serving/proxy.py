@@ -1,17 +1,13 @@
 """The sidecar's data port: a raw ASGI reverse proxy in front of the champion and challenger.
 
 Per request it only routes, forwards (one shared keep-alive ``aiohttp.ClientSession`` per
-upstream, bodies streamed) and hands the bodies to the shipper's queue after the last byte went
-out. aiohttp rather than httpx: measured on this hardware at 32 concurrent clients, httpx's
-connection pool (O(n) scans per request under anyio) capped the proxy near 300 req/s where
-aiohttp's C-parsed client passed 2,000 req/s (see docs/benchmarks.md).
-Parsing rows, batching and shipping happen in the shipper's thread. Shadow copies start once the
-client has its answer, with bounded concurrency, and are dropped (and counted) when saturated.
+upstream, see :mod:`.upstream`; bodies streamed) and hands the bodies to the shipper's queue after
+the last byte went out. Parsing rows, batching and shipping happen in the shipper's thread; shadow
+copies start once the client has its answer (:mod:`.shadow`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -23,15 +19,16 @@ from typing import Any
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
-from yarl import URL
 
 from driftloop.clock import Clock, SystemClock
 from driftloop.serving.capture import Captured, find_path
 from driftloop.serving.metrics import ProxyMetrics
 from driftloop.serving.routing import RoutingPolicy, Upstream, choose
+from driftloop.serving.shadow import ShadowCopies
 from driftloop.serving.shipper import Shipper
+from driftloop.serving.upstream import make_session, send_upstream, target_url
 
-__all__ = ["HOP_BY_HOP", "ProxyApp", "make_client", "valid_request_id"]
+__all__ = ["HOP_BY_HOP", "ProxyApp", "valid_request_id"]
 
 log = logging.getLogger(__name__)
 
@@ -60,33 +57,14 @@ def valid_request_id(value: bytes) -> bool:
     return _REQUEST_ID.match(value) is not None
 
 
-_RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-
-
-def make_client(
-    max_connections: int, connect_timeout: float, read_timeout: float
-) -> aiohttp.ClientSession:
-    """The one keep-alive session of an upstream: no added headers, no decompression."""
-    return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            limit=max_connections,
-            # Below the 5 s keep-alive of uvicorn (and so BentoML): we close idle connections
-            # before the upstream does, instead of racing it.
-            keepalive_timeout=4.0,
-        ),
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        ),
-        auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-        trust_env=False,
-    )
-
-
 def _error_body(status: int, message: str, request_id: bytes) -> bytes:
     return json.dumps(
         {"error": message, "status": status, "request_id": request_id.decode()}
     ).encode()
+
+
+class _ClientGone(Exception):
+    """The client went away before its request body was complete."""
 
 
 class ProxyApp:
@@ -116,9 +94,9 @@ class ProxyApp:
         self._client_args = (max_connections, connect_timeout, read_timeout)
         self._clients: dict[str, aiohttp.ClientSession] = {}
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self._shadow_limit = shadow_concurrency
-        self._shadow_inflight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.shadows = ShadowCopies(
+            model, self.client, shipper, metrics, self.clock, shadow_concurrency
+        )
         self._rand = random.Random()
         self.policy = policy
 
@@ -141,13 +119,12 @@ class ProxyApp:
         """The shared session of upstream ``url`` (created on first use, on the loop)."""
         client = self._clients.get(url)
         if client is None:
-            client = self._clients[url] = make_client(*self._client_args)
+            client = self._clients[url] = make_session(*self._client_args)
         return client
 
     async def aclose(self) -> None:
         """Wait briefly for shadow copies, then close every upstream client."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self.shadows.wait(5.0)
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
@@ -187,7 +164,10 @@ class ProxyApp:
             request_id = uuid.uuid4().hex.encode()
         headers.append((b"x-request-id", request_id))
 
-        body, stream = await self._read_body(receive)
+        try:
+            body, stream = await self._read_body(receive)
+        except _ClientGone:  # nothing to answer, and a truncated body must not be forwarded
+            return
         captured_body = body if is_json else None
         if is_json and (body is None or len(body) > self.max_capture):
             captured_body = None
@@ -198,12 +178,16 @@ class ProxyApp:
         decision = choose(policy, sticky, self._rand)
         upstream = decision.upstream
         variant = decision.variant
-        url = upstream.url + scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            url += "?" + scope["query_string"].decode("latin-1")
-        client = self.client(upstream.url)
+        path, query = scope["raw_path"], scope["query_string"]
         try:
-            response = await self._send(client, scope["method"], url, headers, body, stream)
+            response = await send_upstream(
+                self.client(upstream.url),
+                scope["method"],
+                target_url(upstream.url, path, query),
+                headers,
+                body,
+                stream,
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = await self._fail(exc, variant, request_id, send)
             self._done(
@@ -251,32 +235,10 @@ class ProxyApp:
             status,
             encoding,
         )
-        if decision.shadow is not None and body is not None:
-            self._start_shadow(decision.shadow, scope, headers, body, request_id, is_json)
-
-    @staticmethod
-    async def _send(
-        client: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes | None,
-        stream: AsyncIterator[bytes] | None,
-    ) -> aiohttp.ClientResponse:
-        pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
-        target = URL(url, encoded=True)
-        try:
-            return await client.request(
-                method, target, headers=pairs, data=body or stream, allow_redirects=False
-            )
-        except _RETRYABLE as exc:
-            if stream is not None or isinstance(exc, aiohttp.ClientConnectorError):
-                raise
-            # A pooled connection the upstream had just closed: nothing was processed, so
-            # one retry on a fresh connection is safe (as Go's and urllib3's pools do).
-            return await client.request(
-                method, target, headers=pairs, data=body or None, allow_redirects=False
-            )
+        shadow = decision.shadow
+        if shadow is not None and body is not None:
+            url = target_url(shadow.url, path, query)
+            self.shadows.start(shadow, scope["method"], url, headers, body, request_id, is_json)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -297,7 +259,7 @@ class ProxyApp:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                raise _ClientGone
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
@@ -408,78 +370,6 @@ class ProxyApp:
                     response_body,
                     status,
                     elapsed * 1000.0,
-                    encoding,
-                )
-            )
-
-    # -- shadow copies ------------------------------------------------------------------------
-    def _start_shadow(
-        self,
-        upstream: Upstream,
-        scope: Scope,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        request_id: bytes,
-        is_json: bool,
-    ) -> None:
-        if self._shadow_inflight >= self._shadow_limit:
-            self.metrics.shadow.labels(self.model, "dropped").inc()
-            return
-        self._shadow_inflight += 1
-        task = asyncio.get_running_loop().create_task(
-            self._shadow(upstream, scope, headers, body, request_id, is_json)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _shadow(
-        self,
-        upstream: Upstream,
-        scope: Scope,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        request_id: bytes,
-        is_json: bool,
-    ) -> None:
-        start = time.perf_counter()
-        timestamp = self.clock.now()
-        url = upstream.url + scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            url += "?" + scope["query_string"].decode("latin-1")
-        outcome = "ok"
-        try:
-            client = self.client(upstream.url)
-            response = await self._send(client, scope["method"], url, headers, body, None)
-            try:
-                status = response.status
-                content = await response.read()
-                encoding = response.headers.get("content-encoding", "").lower().encode()
-            finally:
-                response.release()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            outcome = "error"
-            status = 504 if isinstance(exc, TimeoutError) else 502
-            content, encoding = b"", b""
-        except Exception:  # a shadow copy must never take the proxy down
-            log.exception("shadow copy failed")
-            outcome, status, content, encoding = "error", 502, b"", b""
-        finally:
-            self._shadow_inflight -= 1
-        if status >= 500:
-            outcome = "error"
-        self.metrics.shadow.labels(self.model, outcome).inc()
-        if self.shipper is not None and is_json and body:
-            self.shipper.offer(
-                Captured(
-                    self.model,
-                    upstream.version,
-                    "shadow",
-                    request_id.decode(),
-                    timestamp,
-                    body,
-                    content,
-                    status,
-                    (time.perf_counter() - start) * 1000.0,
                     encoding,
                 )
             )

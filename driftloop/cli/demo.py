@@ -7,12 +7,13 @@ import typer
 
 def demo(
     workdir: str | None = typer.Option(
-        None, help="Where the demo keeps its database and files (default: a temporary folder)."
+        None, help="Where the demo keeps its database, Bentos and logs (default: a temp folder)."
     ),
     keep: bool = typer.Option(False, "--keep", help="Leave everything running at the end."),
-    records: int = typer.Option(2000, min=10, help="How many synthetic records to send."),
+    requests: int = typer.Option(3600, min=300, help="Requests replayed through the sidecar."),
+    rate: float = typer.Option(30.0, min=1.0, help="Requests per second."),
 ) -> None:
-    """Start a monitor on a temporary SQLite file, send records, and show what was stored."""
+    """Train, serve, monitor, detect drift, retrain, compare and promote: the whole loop."""
     from driftloop.demo import run_demo
 
-    raise typer.Exit(run_demo(workdir=workdir, keep=keep, records=records))
+    raise typer.Exit(run_demo(workdir=workdir, keep=keep, requests=requests, rate=rate))

@@ -42,6 +42,7 @@ def monitor(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     settings = load_settings(host=host, port=port, database_url=database_url)
     if not settings.auth_enabled:
         if not is_loopback(settings.host):

@@ -4,7 +4,7 @@ Labels are keyed by ``(model_id, request_id)``. ``model_id`` is ``0`` (:data:`PE
 label that named no model and whose request id no record has shown yet; the join at query time
 matches such a label to whichever model logs that request id, so the record ingest path needs no
 hook (see ``driftloop.feedback.join``). There is deliberately no foreign key on ``labels.model_id``
-for that reason; deleting a model deletes its labels in ``driftloop.feedback``.
+for that reason (0 names no model), so labels outlive a deleted model until removed by hand.
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ def _request_ids(manifest: dict[str, Any], limit: int) -> dict[str, Any]:
     try:
         with fsspec.open(uri, "rb") as handle:
             table = pq.read_table(handle, columns=[column])
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # any storage error (missing file, credentials): say so, no 500
         return {
             "request_ids": None,
             "request_count": None,

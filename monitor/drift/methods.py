@@ -125,7 +125,7 @@ def _spread(ref: NumericalReference) -> float:
 def numerical_measures(ref: NumericalReference, cur_sorted: NDArray[np.float64]) -> Measures:
     """Exact KS, normalised Wasserstein and decile PSI of a sorted, NaN-free current sample."""
     d, lo = ks_statistic(ref.sorted, cur_sorted)
-    w = wasserstein_sorted(ref.sorted, ref.prefix, ref.mean, cur_sorted, lo)
+    w = wasserstein_sorted(ref.sorted, lambda: ref.prefix, ref.mean, cur_sorted, lo)
     psi = psi_counts(ref.psi_counts(ref.counts), ref.decile_counts(cur_sorted))
     return Measures(
         test_statistic=d,

@@ -11,6 +11,8 @@ so a threshold of 0.1 means the same thing in both tools.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -22,15 +24,16 @@ STD_FLOOR = 0.001
 
 def wasserstein_sorted(
     ref_sorted: NDArray[np.floating],
-    ref_prefix: NDArray[np.float64],
+    ref_prefix: NDArray[np.float64] | Callable[[], NDArray[np.float64]],
     ref_mean: float,
     cur_sorted: NDArray[np.floating],
     lo: NDArray[np.intp] | None = None,
 ) -> float:
     """Exact W1 between a sorted reference and a sorted current sample.
 
-    ``ref_prefix`` is ``concatenate([[0], cumsum(ref_sorted - ref_mean)])``; ``lo`` is
-    ``searchsorted(ref_sorted, cur_sorted, "left")`` when the caller already has it.
+    ``ref_prefix`` is ``concatenate([[0], cumsum(ref_sorted - ref_mean)])``, or a function
+    returning it (equal sizes never need it); ``lo`` is ``searchsorted(ref_sorted, cur_sorted,
+    "left")`` when the caller already has it.
     """
     n, m = ref_sorted.size, cur_sorted.size
     if n == 0 or m == 0:
@@ -39,6 +42,8 @@ def wasserstein_sorted(
         return float(np.abs(ref_sorted - cur_sorted).mean())
     if lo is None:
         lo = np.searchsorted(ref_sorted, cur_sorted, side="left")
+    if callable(ref_prefix):
+        ref_prefix = ref_prefix()
     c = np.asarray(cur_sorted, dtype=np.float64) - ref_mean
     # Current value j owns u in (j/m, (j+1)/m], i.e. reference index space t in (a_j, b_j] with
     # a_j = j*n/m. With F(t) = ∫_0^t |ref_(ceil(s)-1) - c| ds and split = lo (values below c):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from driftloop.monitor.evaluation.collector import METRICS, DriftCollector, latest_results
 from driftloop.monitor.evaluation.job import Evaluator, evaluate_window, window_bounds
+from driftloop.monitor.evaluation.latest import latest_drift
 from driftloop.monitor.evaluation.report import evidently_html
 from driftloop.monitor.evaluation.views import drift_section, quality_section
 
@@ -27,6 +28,7 @@ __all__ = [
     "evaluate_window",
     "evidently_html",
     "install",
+    "latest_drift",
     "latest_results",
     "quality_section",
     "window_bounds",

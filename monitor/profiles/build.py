@@ -44,10 +44,10 @@ def _prediction_reference(
         ref = Reference.from_frame(frame, [FeatureSpec(field, kind)]).features[field]
         return ref, True
     if kind is FeatureKind.categorical and schema.prediction.classes:
-        counts = dict.fromkeys(schema.prediction.classes, 1.0)
-        table = categorical_reference(field, counts, rows=0, missing=0)
-        table.counts[:] = 0.0  # known classes, no reference distribution
-        return table, False
+        # Known classes but no reference distribution: profiled, compared only window to window.
+        classes = tuple(sorted({category_key(c) for c in schema.prediction.classes}))
+        empty = np.zeros(len(classes) + 1)
+        return CategoricalReference(field, classes, empty, rows=0, missing=0), False
     return None, False
 
 

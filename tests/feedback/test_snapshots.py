@@ -111,13 +111,14 @@ def test_a_snapshot_reads_back_equal_to_what_was_exported(
     assert client.get("/v1/models/pets/datasets/nope").status_code == 404
 
 
-def test_the_hash_depends_on_the_content_only(settings: Settings) -> None:
+def test_the_hash_depends_on_the_content_only(settings: Settings, tmp_path: Path) -> None:
     clock = FrozenClock(later(3600))
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:
         setup_model(client)
         body = {"out": "memory://driftloop-test-snapshots", "since": later(1).isoformat()}
         first = client.post("/v1/models/pets/datasets", json=body).json()
+        assert client.post("/v1/models/pets/datasets", json=body).json() == first, "a retry"
         clock.advance(timedelta(minutes=5))
         second = client.post("/v1/models/pets/datasets", json=body).json()
         assert first["snapshot_id"] != second["snapshot_id"]
@@ -141,6 +142,10 @@ def test_the_hash_depends_on_the_content_only(settings: Settings) -> None:
         assert empty.status_code == 422
         assert "no labeled rows" in empty.json()["detail"]
         assert client.post("/v1/models/nope/datasets", json={}).status_code == 404
+        as_url = client.post("/v1/models/pets/datasets", json={"out": tmp_path.as_uri()})
+        assert as_url.status_code == 201, as_url.text
+        assert as_url.json()["uri"].startswith("file://")
+        assert len(read_snapshot(as_url.json())) == 8
         bad = client.post("/v1/models/pets/datasets", json={"out": "nosuchscheme://x"})
         assert bad.status_code == 422
         assert "cannot write the snapshot" in bad.json()["detail"]

@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ class Bentos:
     champion: BentoProcess
     challenger: BentoProcess
     thirdparty: BentoProcess
-    champion_build: dict[str, object]
+    champion_build: dict[str, Any]
     features: list[str]
 
 
@@ -116,8 +117,7 @@ def bentos(tmp_path_factory: pytest.TempPathFactory, bento_env: dict[str, str]) 
         procs.append(challenger)
         thirdparty.wait()
         challenger.wait()
-        procs = [champion, challenger, thirdparty]
-        yield Bentos(*procs, champion_build, champion_build["features"])
+        yield Bentos(champion, challenger, thirdparty, champion_build, champion_build["features"])
     finally:
         if champion_cli.poll() is None:
             champion_cli.kill()

@@ -21,6 +21,7 @@ from driftloop.store import Model, RecordRow
 from tests.procs import MonitorProcess, free_port
 from tests.serving.conftest import Bentos
 from tests.serving.procs import SidecarProcess, record_counts, wait_for_records
+from tests.serving.servers import ServerThread, model_app
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,7 @@ def stored(
                 .join(Model, Model.id == RecordRow.model_id)
                 .where(Model.name == model)
             )  # fmt: skip
-            return [tuple(r) for r in connection.execute(query).all()]  # type: ignore[misc]
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in connection.execute(query).all()]
     finally:
         engine.dispose()
 
@@ -303,3 +304,47 @@ def test_a_monitor_outage_under_traffic_loses_nothing_and_slows_nobody(
     before = statistics.median(traffic.latencies(0, down))
     during = statistics.median(traffic.latencies(down, up))
     assert during < 2 * before + 0.005, (before, during)
+
+
+def test_the_sidecar_follows_a_rollout_started_and_promoted_on_the_real_monitor(
+    monitor: MonitorProcess, tmp_path: Path
+) -> None:
+    model = "iris-rollout"
+    body = {"inputs": [{"a": 1.0}]}
+    with ServerThread(model_app("champ")) as v1, ServerThread(model_app("chall")) as v2:
+        registered = httpx.post(f"{monitor.url}/v1/models", json={"name": model, "versions": [
+            {"version": "v1", "role": "champion", "url": v1.url},
+            {"version": "v2", "role": "challenger", "url": v2.url},
+        ]})  # fmt: skip
+        assert registered.status_code == 201, registered.text
+        args = ["--model", model, "--champion", v1.url, "--champion-version", "v1",
+                "--monitor", monitor.url]  # fmt: skip
+        with SidecarProcess("sidecar-rollout", args, tmp_path) as sidecar, httpx.Client() as client:
+
+            def answers() -> set[tuple[str, str]]:
+                out = set()
+                for _ in range(4):
+                    response = client.post(f"{sidecar.url}/predict", json=body)
+                    variant = response.headers["x-driftloop-variant"]
+                    out.add((variant, response.json()[0]["prediction"]))
+                return out
+
+            def act(action: dict[str, str]) -> int:
+                response = httpx.post(f"{monitor.url}/v1/models/{model}/rollout", json=action)
+                assert response.status_code == 200, response.text
+                revision: int = httpx.get(f"{monitor.url}/v1/models/{model}/routing").json()[
+                    "revision"
+                ]
+                deadline = time.monotonic() + 10
+                while sidecar.metric("driftloop_sidecar_policy_revision") != revision:
+                    assert time.monotonic() < deadline, "the sidecar did not pick up the policy"
+                    time.sleep(0.2)
+                return revision
+
+            assert answers() == {("champion", "champ")}
+            act({"action": "start", "version": "v2"})  # the first step of a rollout: shadow
+            assert answers() == {("champion", "champ")}
+            counts = wait_for_records(monitor.url, model, 12)
+            assert counts["records_by_version"] == {"v1": {"champion": 8}, "v2": {"shadow": 4}}
+            act({"action": "promote"})  # v2 is the champion now: every answer comes from it
+            assert answers() == {("champion", "chall")}

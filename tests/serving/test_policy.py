@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -17,7 +20,8 @@ from driftloop.serving.capture import RecordShape
 from driftloop.serving.metrics import ProxyMetrics
 from driftloop.serving.policy import PolicyPoller
 from driftloop.serving.routing import Mode, RoutingPolicy, Upstream
-from tests.serving.servers import ServerThread
+from tests.serving.procs import SidecarProcess
+from tests.serving.servers import ServerThread, model_app
 
 
 class FakeMonitor:
@@ -177,3 +181,40 @@ def test_the_schema_layout_and_registered_urls_are_picked_up(
     assert shapes[0].layout.input_path == "input_series"
     assert shapes[0].layout.columns == ["a", "b"]
     assert policies[0].challenger == Upstream("v7", "http://127.0.0.1:7")
+
+
+@pytest.mark.integration
+def test_a_running_sidecar_follows_the_policy_the_monitor_publishes(
+    monitor: tuple[FakeMonitor, str], tmp_path: Path
+) -> None:
+    fake, url = monitor
+    body = {"inputs": [{"a": 1.0}]}
+    with ServerThread(model_app("champ")) as champion, ServerThread(model_app("chall")) as chall:
+        args = ["--model", "iris", "--champion", champion.url, "--champion-version", "v1",
+                "--monitor", url]  # fmt: skip
+        with SidecarProcess("sidecar-policy", args, tmp_path) as sidecar, httpx.Client() as client:
+
+            def answers(n: int = 5) -> set[tuple[str, str]]:
+                out = set()
+                for _ in range(n):
+                    response = client.post(f"{sidecar.url}/predict", json=body)
+                    out.add(
+                        (response.headers["x-driftloop-variant"], response.json()[0]["prediction"])
+                    )
+                return out
+
+            def eventually(expected: set[tuple[str, str]]) -> None:
+                deadline = time.monotonic() + 10
+                while (got := answers()) != expected:
+                    assert time.monotonic() < deadline, got
+                    time.sleep(0.2)
+
+            assert answers() == {("champion", "champ")}  # no policy yet (404): the flags rule
+            fake.routing = policy_json(1, weight=1.0, url=chall.url)
+            eventually({("challenger", "chall")})
+            fake.routing = None  # the policy disappears: the last one known stays
+            time.sleep(1.5)
+            assert answers() == {("challenger", "chall")}
+            fake.routing = policy_json(2, weight=0.0, url=chall.url)
+            eventually({("champion", "champ")})
+            assert sidecar.metric("driftloop_sidecar_policy_revision") == 2

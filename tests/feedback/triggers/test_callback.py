@@ -4,6 +4,7 @@ version → trigger → snapshot → request ids."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,3 +112,16 @@ def test_a_version_without_provenance_has_an_empty_lineage(monitor: Monitor) -> 
     lineage = monitor.client.get("/v1/models/iris/versions/v1/lineage").json()
     assert lineage["trigger"] is None
     assert lineage["snapshot"] is None
+
+
+def test_a_lost_snapshot_file_is_reported_in_the_lineage(monitor: Monitor, sent: Sent) -> None:
+    body, _ = retrain_and_receive(monitor, sent)
+    registration = {"version": "v2", "snapshot_id": body["dataset"]["snapshot_id"]}
+    assert monitor.client.post("/v1/models/iris/versions", json=registration).status_code == 201
+    uri = body["dataset"]["uri"]
+    Path(uri.removeprefix("file://")).unlink()
+    lineage = monitor.client.get("/v1/models/iris/versions/v2/lineage")
+    assert lineage.status_code == 200
+    assert lineage.json()["request_ids"] is None
+    assert "cannot read" in lineage.json()["lineage_error"]
+    assert lineage.json()["snapshot"]["snapshot_id"] == registration["snapshot_id"]

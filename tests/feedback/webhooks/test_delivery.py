@@ -176,3 +176,16 @@ def test_retry_delay_stays_within_the_jitter_and_ends_after_the_schedule() -> No
         assert all(d is not None and 0.9 * base <= d <= 1.1 * base for d in delays)
         assert len(set(delays)) > 1
     assert retry_delay(len(SCHEDULE) + 1, SCHEDULE, 0.1, rng) is None
+
+
+def test_an_unusable_url_is_a_failed_attempt_not_a_stuck_message(
+    webhook_settings: Settings, frozen_clock: FrozenClock, receiver: Receiver
+) -> None:
+    settings = webhook_settings.model_copy(update={"webhook_url": "http://[::1/hook"})
+    for monitor in open_monitor(settings, frozen_clock, httpx.MockTransport(receiver)):
+        webhook_id = monitor.fire()["webhook_id"]
+        monitor.deliver()
+        log = monitor.delivery(webhook_id)
+        assert log["status"] == "pending"
+        assert log["attempt_log"][0]["outcome"] == "retrying"
+        assert "InvalidURL" in log["attempt_log"][0]["error"]

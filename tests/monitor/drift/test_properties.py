@@ -41,13 +41,9 @@ def _frame(num: np.ndarray, cat: list[str | None]) -> pd.DataFrame:
 @given(num=numbers, cat=labels)
 def test_a_sample_never_drifts_against_itself(num: np.ndarray, cat: list[str | None]) -> None:
     frame = _frame(num, cat)
-    report = compare_frame(
-        Reference.from_frame(frame)
-        if frame["c"].notna().any()
-        else Reference.from_frame(frame[["x"]]),
-        frame,
-        DriftConfig(),
-    )
+    if frame["c"].isna().all():
+        frame = frame[["x"]]  # a reference column without values is refused (tested elsewhere)
+    report = compare_frame(Reference.from_frame(frame), frame, DriftConfig())
     assert not report.dataset_drift
     for feature in report.features:
         assert not feature.drifted

@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import func, select
 
 from driftloop.monitor.drift import DriftConfig, Reference, compare_frame
+from driftloop.settings import DriftOverride
 from driftloop.store import DriftProfile, OodRecord
 
 CATEGORIES = ["red", "green", "blue"]
@@ -197,3 +198,32 @@ def test_a_model_without_reference_is_skipped_not_failed(client: TestClient) -> 
     model = client.get("/v1/models/churn").json()
     assert model["drift"] == []
     assert model["quality"] == []
+
+
+def test_per_model_settings_override_the_defaults(settings: Any) -> None:
+    from driftloop.monitor import create_app
+
+    strict = settings.model_copy(
+        update={
+            "drift": settings.drift.model_copy(
+                update={"models": {"churn": DriftOverride(materiality=5.0, window_minutes=30)}}
+            )
+        }
+    )
+    app = create_app(strict)
+    try:
+        with TestClient(app) as client:
+            rng = np.random.default_rng(42)
+            client.put(
+                "/v1/models/churn/reference",
+                content=_reference(rng),
+                headers={"content-type": "application/vnd.apache.parquet"},
+            )
+            _post(client, _records(rng, 300, shift=1.0))
+            _state(client).jobs.run_job("drift")
+            [result] = client.get("/v1/models/churn").json()["drift"]
+    finally:
+        app.state.driftloop.engine.dispose()
+    assert result["config"]["materiality"] == 5.0
+    assert result["window"]["minutes"] == 30
+    assert not any(f["drifted"] for f in result["reference"]["features"])

@@ -91,3 +91,19 @@ def test_a_schema_without_features_uses_the_reference_columns(reference: pd.Data
     baseline = build_baseline(1, reference, ModelSchema())
     assert [s.name for s in baseline.specs] == ["x", "c"]  # the prediction column is not a feature
     assert baseline.layout.prediction is not None
+
+
+def test_known_classes_without_reference_predictions_compare_window_to_window(
+    reference: pd.DataFrame,
+) -> None:
+    schema = ModelSchema(
+        features=[Feature(name="x", kind=FeatureKind.numerical)],
+        prediction=Prediction(field="label", classes=["no", "yes"]),
+    )
+    layout = build_baseline(1, reference, schema).layout
+    block = layout.prediction
+    assert block is not None
+    assert not block.has_reference
+    vector, _, _ = layout.count([{"x": 0.0}] * 3, [{"label": "yes"}, {"label": "no"}, {}])
+    assert block.counts(vector).tolist() == [1.0, 1.0, 0.0]
+    assert block.extra(vector, "missing") == 1

@@ -107,3 +107,20 @@ def test_against_the_previous_window_and_empty_windows(
     assert empty.drifted_share == 0.0
     after_silence = profile_drift(layout, vector, DriftConfig(), baseline=np.zeros(layout.size))
     assert {f.note for f in after_silence.features} == {"no values in the previous window"}
+
+
+def test_feature_overrides_apply_to_the_online_path(
+    data: tuple[Reference, ProfileLayout, pd.DataFrame],
+) -> None:
+    _, layout, cur = data
+    vector = layout.count_frame(cur)
+    report = profile_drift(
+        layout, vector, DriftConfig(), overrides={"a": ("psi", None), "b": (None, 5.0)}
+    )
+    a, b = report.feature("a"), report.feature("b")
+    assert a.method == "psi"
+    assert a.p_value is None
+    assert a.statistic == a.psi
+    assert b.method == "ks"
+    assert b.materiality == 5.0
+    assert not b.drifted
