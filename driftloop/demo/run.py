@@ -300,19 +300,23 @@ class Demo:
 
     def after_decision(self, step: Step) -> str:
         routing = self.api("GET", f"/v1/models/{MODEL}/routing")
-        assert self.replay is not None
-        before = dict(self.replay.stats.variants)
+        before = self.served_by_version()
 
         def observed() -> str | None:
-            assert self.replay is not None
-            now = self.replay.stats.variants
-            delta = {k: now[k] - before.get(k, 0) for k in now}
-            if sum(delta.values()) < 40:
+            now = self.served_by_version()
+            delta = {k: n - before.get(k, 0) for k, n in now.items() if n > before.get(k, 0)}
+            if sum(delta.values()) < 60:
                 return None
+            shares = ", ".join(f"{k} {n}" for k, n in sorted(delta.items()))
             champion = routing["champion"]["version"]
-            return f"routing {routing['mode']} to {champion}; requests since: {delta}"
+            return f"routing {routing['mode']}: all to {champion}; records since: {shares}"
 
         return self.wait_for(step, observed, 120, "traffic after the decision")
+
+    def served_by_version(self) -> dict[str, int]:
+        """Records stored so far per version (all variants)."""
+        model = self.api("GET", f"/v1/models/{MODEL}")
+        return {v: sum(c.values()) for v, c in model["records_by_version"].items()}
 
     # --------------------------------------------------------------- the run
     def run(self, keep: bool) -> int:
@@ -351,8 +355,8 @@ class Demo:
             model = self.api("GET", f"/v1/models/{MODEL}")
         except (DemoFailed, httpx.HTTPError):
             return
-        table = Table(title="Performance by variant (labeled rows)")
-        for column in ("version", "variant", "metric", "value", "interval", "n"):
+        table = Table(title="Accuracy by version and variant, last hour (labeled rows)")
+        for column in ("version", "variant", "accuracy", "95% interval", "n"):
             table.add_column(column)
         for row in performance_rows(model.get("performance")):
             table.add_row(*row)
@@ -369,23 +373,24 @@ def as_args(flags: dict[str, str]) -> list[str]:
 
 
 def performance_rows(section: Any) -> list[tuple[str, ...]]:
-    """Flatten the performance section's newest window into table rows."""
+    """Accuracy per version and variant from the performance section's shortest window."""
     rows: list[tuple[str, ...]] = []
-    if not isinstance(section, dict):
+    windows = section.get("windows") if isinstance(section, dict) else None
+    if not windows:
         return rows
-    windows = section.get("windows") or {}
-    window = next(iter(windows.values()), {}) if isinstance(windows, dict) else {}
+    window = next(iter(windows.values()))
     for version, variants in (window.get("versions") or {}).items():
-        for variant, metrics in variants.items():
-            metric = metrics.get("accuracy") or {}
-            interval = metric.get("interval") or [None, None]
+        for variant, result in variants.items():
+            metric = (result.get("metrics") or {}).get("accuracy") or {}
+            if metric.get("value") is None:
+                continue
+            low, high = metric.get("lower", float("nan")), metric.get("upper", float("nan"))
             rows.append(
                 (
                     str(version),
                     str(variant),
-                    "accuracy",
-                    f"{metric.get('value', float('nan')):.3f}",
-                    f"[{interval[0]:.3f}, {interval[1]:.3f}]" if None not in interval else "–",
+                    f"{metric['value']:.3f}",
+                    f"[{low:.3f}, {high:.3f}]",
                     str(metric.get("n", "")),
                 )
             )

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import driftloop
 from driftloop.monitor.api.models import describe
 from driftloop.monitor.state import MonitorState, get_state
+from driftloop.monitor.status import sections as sections_html
 from driftloop.monitor.status.render import generic, table
 from driftloop.store import Model
 
@@ -44,23 +46,55 @@ CORE_KEYS = {
 router = APIRouter(include_in_schema=False)
 
 
-def model_view(view: dict[str, Any]) -> dict[str, Any]:
-    """What the template needs of one model."""
+def model_view(
+    view: dict[str, Any], extra: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """What the template needs of one model; ``extra`` holds rollout decisions and triggers."""
+    extra = extra or {}
     records = [
         {"version": version, "variant": variant, "records": count}
         for version, variants in view.get("records_by_version", {}).items()
         for variant, count in variants.items()
     ]
-    sections = [
-        (SECTION_TITLES.get(key, key.replace("_", " ").capitalize()), generic(value))
-        for key, value in view.items()
-        if key not in CORE_KEYS
-    ]
+    sections = []
+    for key, value in view.items():
+        if key in CORE_KEYS:
+            continue
+        title = SECTION_TITLES.get(key, key.replace("_", " ").capitalize())
+        if key in sections_html.SIMPLE:
+            html = sections_html.SIMPLE[key](value)
+        elif key == "rollout":
+            html = sections_html.rollout(value, extra.get("decisions", []))
+        elif key == "retraining":
+            html = sections_html.retraining(value, extra.get("triggers", []))
+        else:
+            html = generic(value)
+        sections.append((title, html))
     return {
         **view,
         "versions_table": table(view["versions"], ["version", "role", "url"]),
         "records_table": table(records),
         "sections": sections,
+    }
+
+
+def _history(session: Session, model: Model) -> dict[str, list[dict[str, Any]]]:
+    """Rollout decisions and retraining triggers, which the model sections only summarise."""
+    from driftloop.feedback.triggers.api import describe_trigger
+    from driftloop.monitor.rollout.service import current_rollout
+    from driftloop.monitor.rollout.views import decisions_json
+    from driftloop.store import RetrainTrigger
+
+    rollout = current_rollout(session, model)
+    triggers = session.scalars(
+        select(RetrainTrigger)
+        .where(RetrainTrigger.model_id == model.id)
+        .order_by(RetrainTrigger.id.desc())
+        .limit(20)
+    )
+    return {
+        "decisions": [] if rollout is None else decisions_json(session, rollout),
+        "triggers": [describe_trigger(session, t) for t in triggers],
     }
 
 
@@ -73,7 +107,9 @@ def status_page(state: MonitorState = Depends(get_state)) -> HTMLResponse:
     """Models, versions, routing, drift, quality, performance, rollouts and retraining."""
     with state.sessions() as session:
         models = session.scalars(select(Model).order_by(Model.name)).all()
-        views = [model_view(describe(session, state, m, full=True)) for m in models]
+        views = [
+            model_view(describe(session, state, m, full=True), _history(session, m)) for m in models
+        ]
     overview = table(
         [
             {

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.feedback.support import CLASSES, later, record
+from tests.feedback.support import CLASSES, record
 from tests.procs import MonitorProcess
 
 pytestmark = pytest.mark.integration
@@ -47,8 +48,7 @@ def test_labels_become_performance_metrics_in_a_running_monitor(
         assert http.post("/v1/models", json={"name": "pets", "schema": schema}).is_success
         now = time.time()
         records = [
-            {**record(f"r{i}", "cat", at=later(0)), "timestamp": _iso(now - 60 + i)}
-            for i in range(20)
+            record(f"r{i}", "cat", at=datetime.fromtimestamp(now - 60 + i, UTC)) for i in range(20)
         ]
         batch = {"batch_id": uuid.uuid4().hex, "records": records}
         assert http.post("/v1/records", json=batch).is_success
@@ -64,9 +64,3 @@ def test_labels_become_performance_metrics_in_a_running_monitor(
         snapshot = http.post("/v1/models/pets/datasets", json={})
         assert snapshot.status_code == 201, snapshot.text
         assert Path(snapshot.json()["uri"].removeprefix("file://")).is_file()
-
-
-def _iso(seconds: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(seconds, UTC).isoformat()

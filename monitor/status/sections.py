@@ -1,0 +1,145 @@
+"""Purpose-made HTML for the sections people look at most; anything else renders generically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from driftloop.monitor.status.render import fmt, generic, table
+
+
+def _interval(metric: dict[str, Any] | None) -> str:
+    if not metric or metric.get("value") is None:
+        return "–"
+    low, high = metric.get("lower"), metric.get("upper")
+    bounds = f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
+    return f"{fmt(metric['value'])}{bounds}"
+
+
+def _heading(entry: dict[str, Any]) -> Markup:
+    window = entry.get("window") or {}
+    span = f"{window.get('start', '')[11:16]}–{window.get('end', '')[11:16]} UTC" if window else ""
+    text = (
+        f"{entry.get('version')} · {entry.get('variant')} · {span} · {entry.get('records')} records"
+    )
+    return Markup(f'<p class="muted">{escape(text)}</p>')
+
+
+def drift(section: Any) -> Markup:
+    """Per version and variant: the verdict and each feature's test against the reference."""
+    if not section:
+        return Markup('<p class="muted">not evaluated yet</p>')
+    parts = []
+    for entry in section:
+        ref = entry.get("reference") or {}
+        verdict = "bad" if ref.get("dataset_drift") else "ok"
+        label = "dataset drift" if ref.get("dataset_drift") else "no dataset drift"
+        parts.append(
+            _heading(entry)
+            + Markup(
+                f'<p><span class="{verdict}">{label}</span> · drifted share '
+                f"{escape(fmt(ref.get('drifted_share')))}</p>"
+            )
+        )
+        rows = list(ref.get("features") or [])
+        prediction = (entry.get("prediction") or {}).get("reference")
+        if prediction and prediction.get("rows"):
+            rows.append(prediction)
+        columns = ["name", "kind", "method", "statistic", "p_adjusted", "effect_size", "drifted"]
+        parts.append(table(rows, columns))
+    return Markup("").join(parts)
+
+
+def quality(section: Any) -> Markup:
+    """Missing, type-error, out-of-range and out-of-distribution shares per feature."""
+    if not section:
+        return Markup('<p class="muted">not evaluated yet</p>')
+    parts = []
+    for entry in section:
+        rows = [
+            {"feature": name, **values} for name, values in (entry.get("features") or {}).items()
+        ]
+        ood = fmt(entry.get("ood_records_ratio"))
+        parts.append(_heading(entry) + Markup(f"<p>out-of-distribution records: {ood}</p>"))
+        parts.append(table(rows))
+    return Markup("").join(parts)
+
+
+def performance(section: Any) -> Markup:
+    """The primary metric (and its companions) with intervals, per version and variant."""
+    windows = section.get("windows") if isinstance(section, dict) else None
+    if not windows:
+        return Markup('<p class="muted">no labeled rows yet</p>')
+    parts = []
+    for name, window in windows.items():
+        rows = []
+        for version, variants in (window.get("versions") or {}).items():
+            for variant, result in variants.items():
+                metrics = result.get("metrics") or {}
+                row: dict[str, Any] = {
+                    "version": version,
+                    "variant": variant,
+                    "labeled": result.get("n"),
+                    "coverage": _interval(result.get("label_coverage")),
+                }
+                for metric, value in list(metrics.items())[:5]:
+                    row[metric] = _interval(value)
+                rows.append(row)
+        if rows:
+            parts.append(Markup(f'<p class="muted">last {escape(name)}</p>') + table(rows))
+    return Markup("").join(parts) or Markup('<p class="muted">no labeled rows yet</p>')
+
+
+def rollout(section: Any, decisions: list[dict[str, Any]]) -> Markup:
+    """The rollout's state and its decision history with the interval behind each decision."""
+    if not section:
+        return Markup('<p class="muted">no rollout</p>')
+    state = (
+        f"{section.get('champion')} → {section.get('challenger')}: {section.get('status')}, "
+        f"step {section.get('step')} ({section.get('mode')}, weight {fmt(section.get('weight'))})"
+    )
+    rows = []
+    for d in decisions[-20:]:
+        evidence = d.get("evidence") or {}
+        diff = evidence.get("difference") or {}
+        samples = evidence.get("samples") or {}
+        rows.append(
+            {
+                "at": (d.get("decided_at") or "")[11:19],
+                "decision": d.get("decision"),
+                "by": d.get("actor"),
+                "step": f"{d.get('from_step')}→{d.get('to_step')}",
+                "difference": _interval(
+                    {
+                        "value": diff.get("estimate"),
+                        "lower": diff.get("lower"),
+                        "upper": diff.get("upper"),
+                    }
+                ),
+                "n (champion/challenger)": f"{samples.get('champion')}/{samples.get('challenger')}",
+                "reason": d.get("reason"),
+            }
+        )
+    return Markup(f"<p>{escape(state)}</p>") + table(rows)
+
+
+def retraining(section: Any, triggers: list[dict[str, Any]]) -> Markup:
+    """The retraining policy and the triggers it fired, with their webhook deliveries."""
+    rows = [
+        {
+            "fired": (t.get("fired_at") or "")[:19].replace("T", " "),
+            "reason": t.get("reason"),
+            "snapshot rows": (t.get("dataset") or {}).get("rows"),
+            "webhook-id": t.get("webhook_id"),
+            "delivery": t.get("delivery"),
+        }
+        for t in triggers
+    ]
+    policy = generic(section) if section else Markup('<p class="muted">no policy</p>')
+    return policy + Markup("<p></p>") + table(rows)
+
+
+Renderer = Callable[[Any], Markup]
+SIMPLE: dict[str, Renderer] = {"drift": drift, "quality": quality, "performance": performance}
