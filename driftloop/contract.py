@@ -121,6 +121,9 @@ class Record(BaseModel):
     @field_validator("inputs", "outputs")
     @classmethod
     def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not 0 < len(key) <= 200:
+                raise ValueError(f"names must have 1 to 200 characters, got {key[:40]!r}")
         cleaned: dict[str, Any] = clean_json(value)
         return cleaned
 

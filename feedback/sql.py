@@ -64,7 +64,9 @@ class Extractor:
     def epoch_us(self, column: Any) -> ColumnElement[Any]:
         """A timestamp as microseconds since 1970 (PostgreSQL) or its stored text (SQLite)."""
         if self.postgres:
-            return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
+            # date_part is double precision (exact to the microsecond for centuries around now);
+            # EXTRACT returns numeric since PostgreSQL 14, whose arithmetic costs more per row.
+            return cast(func.round(func.date_part("epoch", column) * 1_000_000), BigInteger)
         return type_coerce(column, String)
 
     def timestamps(self, values: Any) -> pd.Series:

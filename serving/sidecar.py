@@ -53,12 +53,17 @@ def policy_from_settings(settings: SidecarSettings) -> RoutingPolicy:
     mode = Mode(settings.mode)
     if mode is Mode.single and challenger is not None:
         mode = Mode.canary
+    sticky = settings.sticky_key
+    if mode is Mode.ab and sticky is None:
+        sticky = "header:X-User-ID"  # A/B means sticky; requests without the key go at random
+    if challenger is None and mode is not Mode.single:
+        log.warning("mode %s without --challenger: serving the champion only", mode.value)
     return RoutingPolicy(
         mode=mode if challenger is not None else Mode.single,
         champion=champion,
         challenger=challenger,
         weight=settings.weight,
-        sticky_key=settings.sticky_key,
+        sticky_key=sticky,
     )
 
 

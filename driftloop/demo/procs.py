@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -42,6 +43,16 @@ def wait_http(
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s (last: {last})")
 
 
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM when the demo dies, even by SIGKILL, so nothing is orphaned.
+    if sys.platform == "linux":
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class ProcessGroup:
     """Processes the demo started, stopped together (SIGTERM, then SIGKILL)."""
 
@@ -62,6 +73,7 @@ class ProcessGroup:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.procs.append((name, process))
         return process

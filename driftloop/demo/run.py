@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -397,6 +398,10 @@ def performance_rows(section: Any) -> list[tuple[str, ...]]:
     return rows
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(
     *, workdir: str | None = None, keep: bool = False, requests: int = 3600, rate: float = 30.0
 ) -> int:
@@ -407,6 +412,7 @@ def run_demo(
     console.rule("[bold]Driftloop demo: the whole loop on this machine")
     console.print(f"working folder: {root}")
     demo = Demo(root, console, requests=requests, rate=rate)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the demo as cleanly as Ctrl-C
     try:
         return demo.run(keep)
     except KeyboardInterrupt:

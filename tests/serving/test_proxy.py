@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -262,3 +263,16 @@ def test_a_body_over_the_capture_limit_streams_through_uncaptured(champion: Serv
         assert response.status_code == 418
         assert response.json()["body"].encode() == big
         assert proxy.value("driftloop_records_dropped_total", reason="too_large") == 1
+
+
+def test_a_client_that_leaves_mid_body_is_not_forwarded(champion: ServerThread) -> None:
+    with Proxy(single(champion.url)) as proxy:
+        with socket.create_connection(("127.0.0.1", proxy.server.port)) as sock:
+            sock.sendall(
+                b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n" + b'{"inputs": ['
+            )
+        time.sleep(0.3)
+        assert httpx.post(f"{proxy.url}/predict", json=ROWS).status_code == 200
+        assert proxy.value("driftloop_sidecar_requests_total", variant="champion", code="418") == 0
+        assert proxy.value("driftloop_sidecar_requests_total", variant="champion", code="200") == 1

@@ -10,6 +10,8 @@ import pytest
 
 from driftloop.errors import ConfigurationError
 from driftloop.serving.routing import Mode, RoutingPolicy, Upstream, choose, stable_fraction
+from driftloop.serving.sidecar import policy_from_settings
+from driftloop.settings import SidecarSettings
 
 CHAMPION = Upstream("v1", "http://127.0.0.1:1")
 CHALLENGER = Upstream("v2", "http://127.0.0.1:2")
@@ -92,3 +94,17 @@ def test_a_policy_naming_an_unknown_version_without_url_is_refused() -> None:
     data = {"mode": "single", "weight": 0, "champion": {"version": "v9", "url": None}}
     with pytest.raises(ConfigurationError, match="no upstream URL known for version 'v9'"):
         RoutingPolicy.from_json(data, {"v1": "http://127.0.0.1:1"})
+
+
+def test_flags_make_the_initial_policy() -> None:
+    base = {"model": "iris", "champion_url": "http://127.0.0.1:1/", "champion_version": "v1"}
+    assert policy_from_settings(SidecarSettings(**base)) == RoutingPolicy(
+        Mode.single, CHAMPION, weight=0.1
+    )
+    with_challenger = {**base, "challenger_url": "http://127.0.0.1:2", "challenger_version": "v2"}
+    canary = policy_from_settings(SidecarSettings(**with_challenger, weight=0.3))
+    assert (canary.mode, canary.weight, canary.challenger) == (Mode.canary, 0.3, CHALLENGER)
+    ab = policy_from_settings(SidecarSettings(**with_challenger, mode="ab"))
+    assert (ab.mode, ab.sticky_key) == (Mode.ab, "header:X-User-ID")
+    # A mode without a challenger serves the champion until the monitor's policy names one.
+    assert policy_from_settings(SidecarSettings(**base, mode="shadow")).mode is Mode.single

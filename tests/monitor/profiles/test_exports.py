@@ -35,6 +35,7 @@ EXPECTED = {
         "evaluate_window",
         "evidently_html",
         "install",
+        "latest_drift",
         "latest_results",
         "quality_section",
         "window_bounds",
