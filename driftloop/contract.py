@@ -7,6 +7,7 @@ so that bad input is refused with a 422 naming the field instead of failing at c
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -64,7 +65,17 @@ def clean_json(value: Any, where: str = "") -> Any:
 
     NaN is how pandas and NumPy spell *missing*, so it becomes null; infinities and NUL characters
     cannot be stored in PostgreSQL JSONB and are refused with the path of the offending value.
+    The common case (nothing to clean) is one C-speed ``json.dumps``; only a value that needs
+    cleaning is walked in Python.
     """
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError):
+        return _clean(value, where)
+    return _clean(value, where) if "\\u0000" in text else value
+
+
+def _clean(value: Any, where: str) -> Any:
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -80,10 +91,10 @@ def clean_json(value: Any, where: str = "") -> Any:
         for key, item in value.items():
             if "\x00" in str(key):
                 raise ValueError(f"{where or 'object'}: NUL characters are not allowed in keys")
-            out[str(key)] = clean_json(item, f"{where}.{key}" if where else str(key))
+            out[str(key)] = _clean(item, f"{where}.{key}" if where else str(key))
         return out
     if isinstance(value, list | tuple):
-        return [clean_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_clean(item, f"{where}[{i}]") for i, item in enumerate(value)]
     return value
 
 

@@ -69,8 +69,9 @@ def insert_new(session: Session, rows: list[dict[str, Any]]) -> list[StoredRecor
     if not rows:
         return []
     driver = session.connection().connection.driver_connection
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    # The staging table is created "if not exists" on every call: DDL is transactional on both
+    # databases, so a batch that rolls back also takes away a table it created.
+    if session.get_bind().dialect.name == "postgresql":
         inserted = _insert_postgresql(driver, rows)
     else:
         inserted = _insert_sqlite(driver, rows)
@@ -105,7 +106,7 @@ def _insert_postgresql(connection: Any, rows: list[dict[str, Any]]) -> list[tupl
                 )
         cursor.execute(_MOVE)
         result = cursor.fetchall()
-        cursor.execute("TRUNCATE records_stage")
+        cursor.execute("DELETE FROM records_stage")  # the next model of the same batch
         return list(result)
 
 
@@ -119,7 +120,6 @@ def _insert_sqlite(connection: Any, rows: list[dict[str, Any]]) -> list[tuple[An
     cursor = connection.cursor()
     try:
         cursor.execute(_SQLITE_STAGE)
-        cursor.execute("DELETE FROM records_stage")
         cursor.executemany(
             f"INSERT INTO records_stage ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

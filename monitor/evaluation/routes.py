@@ -89,8 +89,12 @@ def make_router(baselines: BaselineCache) -> APIRouter:
                 specs,
                 drifted_share=state.settings.drift.for_model(name).drifted_share,
             )
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # Evidently refuses some data (an empty or mixed-type column) with these.
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"cannot render the report for these records: {exc}",
+            ) from exc
         return HTMLResponse(html)
 
     return router

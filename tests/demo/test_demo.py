@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fsspec
 import httpx
 import pytest
 
@@ -38,32 +39,39 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "promoted" in result.stdout or "rolled back" in result.stdout
 
     # The demo stopped its processes; a monitor on its database tells what they left behind.
-    with MonitorProcess(f"sqlite:///{workdir / 'driftloop.db'}", tmp_path) as monitor:
-        api = httpx.Client(base_url=monitor.url, timeout=30)
-        model = api.get("/v1/models/iris").json()
-        by_version = model["records_by_version"]
-        assert by_version["v1"]["champion"] > 500, "traffic flowed through the sidecar"
-        assert {"shadow", "challenger"} <= set(by_version["v2"]), "the rollout split traffic"
+    with (
+        MonitorProcess(f"sqlite:///{workdir / 'driftloop.db'}", tmp_path) as monitor,
+        httpx.Client(base_url=monitor.url, timeout=30) as api,
+    ):
+        check_outcomes(api)
 
-        drift = [d for d in model["drift"] if d["version"] == "v1" and d["variant"] == "champion"]
-        features = {f["name"]: f["drifted"] for f in drift[0]["reference"]["features"]}
-        assert features["petal_length"], "the injected drift"
-        assert features["petal_width"], "the injected drift"
-        assert not features["sepal_width"], "a feature nobody touched stays quiet"
 
-        triggers = api.get("/v1/models/iris/triggers").json()
-        assert triggers[-1]["reason"] == "drift"
-        assert triggers[-1]["delivery"] == "delivered"
-        snapshot = Path(triggers[-1]["dataset"]["uri"])
-        assert snapshot.exists(), "the dataset snapshot was written"
+def check_outcomes(api: httpx.Client) -> None:
+    """Each step's outcome, as the monitor's API tells it."""
+    model = api.get("/v1/models/iris").json()
+    by_version = model["records_by_version"]
+    assert by_version["v1"]["champion"] > 500, "traffic flowed through the sidecar"
+    assert {"shadow", "challenger"} <= set(by_version["v2"]), "the rollout split traffic"
 
-        rollout = api.get("/v1/models/iris/rollout").json()
-        assert rollout["rollout"]["status"] == "promoted"
-        assert rollout["decisions"][-1]["evidence"]["difference"]["lower"] > -0.01
-        versions = {v["version"]: v["role"] for v in model["versions"]}
-        assert versions == {"v1": "retired", "v2": "champion"}
-        assert api.get("/v1/models/iris/routing").json()["champion"]["version"] == "v2"
+    drift = [d for d in model["drift"] if d["version"] == "v1" and d["variant"] == "champion"]
+    features = {f["name"]: f["drifted"] for f in drift[0]["reference"]["features"]}
+    assert features["petal_length"], "the injected drift"
+    assert features["petal_width"], "the injected drift"
+    assert not features["sepal_width"], "a feature nobody touched stays quiet"
 
-        performance = model["performance"]["windows"]
-        first = next(iter(performance.values()))["versions"]
-        assert first["v1"]["champion"]["metrics"]["accuracy"]["n"] > 500, "labels were joined"
+    triggers = api.get("/v1/models/iris/triggers").json()
+    assert triggers[-1]["reason"] == "drift"
+    assert triggers[-1]["delivery"] == "delivered"
+    filesystem, path = fsspec.core.url_to_fs(triggers[-1]["dataset"]["uri"])
+    assert filesystem.exists(path), "the dataset snapshot was written"
+
+    rollout = api.get("/v1/models/iris/rollout").json()
+    assert rollout["rollout"]["status"] == "promoted"
+    assert rollout["decisions"][-1]["evidence"]["difference"]["lower"] > -0.01
+    versions = {v["version"]: v["role"] for v in model["versions"]}
+    assert versions == {"v1": "retired", "v2": "champion"}
+    assert api.get("/v1/models/iris/routing").json()["champion"]["version"] == "v2"
+
+    performance = model["performance"]["windows"]
+    first = next(iter(performance.values()))["versions"]
+    assert first["v1"]["champion"]["metrics"]["accuracy"]["n"] > 500, "labels were joined"

@@ -12,6 +12,7 @@ from driftloop.feedback import label_count
 from driftloop.monitor import create_app
 from driftloop.monitor.registry import get_model
 from driftloop.settings import Settings
+from driftloop.store import LabelRow
 from tests.feedback.support import joined, later, send_labels, send_records
 
 
@@ -132,3 +133,40 @@ def test_label_count_counts_labels_joined_since_a_time(clocked_client: TestClien
         # c2 is new, c1 was corrected, "early" met its record after the mark.
         assert label_count(session, model, since=mark) == 3
         assert label_count(session, model, since=clock.advance(60)) == 0
+
+
+def test_a_pending_and_an_own_label_of_one_request_id_join_once_newest_first(
+    client: TestClient,
+) -> None:
+    # Two uploads racing (one naming the model, one not, before the record) can leave both
+    # copies stored; the join keeps the one written last.
+    send_records(
+        client,
+        [
+            {
+                "request_id": "raced",
+                "model": "race",
+                "version": "v1",
+                "timestamp": later(0).isoformat(),
+                "inputs": {"x": 1},
+                "outputs": {"prediction": "a"},
+            }
+        ],
+    )
+    state = client.app.state.driftloop  # type: ignore[attr-defined]
+    with state.sessions.begin() as session:
+        model = get_model(session, "race")
+        for model_id, label, written in ((0, "old", later(10)), (model.id, "new", later(20))):
+            session.add(
+                LabelRow(
+                    model_id=model_id,
+                    request_id="raced",
+                    label=label,
+                    label_ts=written,
+                    received_at=written,
+                    updated_at=written,
+                    corrections=0,
+                )
+            )
+    rows = joined(client, "race")
+    assert rows["label"].tolist() == ["new"]

@@ -110,3 +110,14 @@ def test_html_writes_an_evidently_report(files: tuple[Path, Path], tmp_path: Pat
     assert html.lstrip().lower().startswith("<html") or "<!doctype html>" in html[:200].lower()
     assert "Dataset Drift" in html
     assert "Wasserstein distance (normed)" in html
+
+
+def test_numbers_can_be_compared_as_categories(tmp_path: Path) -> None:
+    pd.DataFrame({"code": [1, 2, 3] * 100}).to_csv(tmp_path / "r.csv", index=False)
+    pd.DataFrame({"code": [1, 2, 3, 4] * 75}).to_csv(tmp_path / "c.csv", index=False)
+    args = ["drift", str(tmp_path / "r.csv"), str(tmp_path / "c.csv"), "--json"]
+    plain = json.loads(runner.invoke(app, args).stdout)["features"][0]
+    forced = json.loads(runner.invoke(app, [*args, "--categorical", "code"]).stdout)["features"][0]
+    assert (plain["kind"], plain["method"]) == ("numerical", "ks")
+    assert (forced["kind"], forced["method"]) == ("categorical", "chi2")
+    assert forced["drifted"]  # code 4 is a category the reference never saw

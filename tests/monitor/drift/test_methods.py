@@ -156,3 +156,11 @@ def test_the_public_surface_is_pinned() -> None:
     }
     for name in drift.__all__:
         assert hasattr(drift, name)
+
+
+def test_a_categorical_window_without_values_is_reported_not_crashed() -> None:
+    ref = pd.DataFrame({"c": ["a", "b"] * 10})
+    cur = pd.DataFrame({"c": pd.Series([None, None], dtype=object)})
+    report = compare_frame(Reference.from_frame(ref), cur, DriftConfig())
+    assert report.features[0].note == "no values in the current data"
+    assert not report.dataset_drift
