@@ -27,7 +27,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.procs import MonitorProcess  # noqa: E402
+from tests.procs import MonitorProcess
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 BATCH = 500
@@ -74,8 +74,15 @@ ROW_SQL = (
 
 def plain_rows(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [
-        (r["request_id"], r["variant"], r["timestamp"], json.dumps(r["inputs"]),
-         json.dumps(r["outputs"]), r["latency_ms"], r["status"])
+        (
+            r["request_id"],
+            r["variant"],
+            r["timestamp"],
+            json.dumps(r["inputs"]),
+            json.dumps(r["outputs"]),
+            r["latency_ms"],
+            r["status"],
+        )
         for r in records
     ]
 

@@ -62,7 +62,8 @@ class DriftSettings(BaseModel):
     report_rows: int = Field(5000, gt=0, description="Recent records in a drift report.")
     models: dict[str, DriftOverride] = Field(
         default_factory=dict,
-        description='Per-model overrides, as JSON: {"fraud": {"alpha": 0.01, "window_minutes": 1440}}.',
+        description="Per-model overrides, as JSON: "
+        '{"fraud": {"alpha": 0.01, "window_minutes": 1440}}.',
     )
 
     def for_model(self, name: str) -> DriftSettings:

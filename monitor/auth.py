@@ -5,9 +5,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 
-from driftloop.monitor.state import MonitorState, get_state
 from fastapi import Depends, HTTPException, Request, status
 
+from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
 
 

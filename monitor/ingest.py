@@ -11,10 +11,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from driftloop.contract import Batch, Record
 from driftloop.monitor.registry import ensure_models, ensure_versions
 from driftloop.monitor.state import MonitorState
-
-from driftloop.contract import Batch, Record
 from driftloop.monitor.writer import insert_new
 
 

@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from driftloop.monitor.inference import infer_from_records
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from driftloop.contract import ModelRegistration, ModelSchema, Record, Role, Variant
 from driftloop.errors import UnknownModelError
+from driftloop.monitor.inference import infer_from_records
 from driftloop.store import Model, ModelVersion, RecordRow
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from driftloop.clock import Clock
-from driftloop.settings import Settings
 from driftloop.monitor.writer import StoredRecord
+from driftloop.settings import Settings
 from driftloop.store import Model
 
 if TYPE_CHECKING:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from driftloop.monitor.metrics import metrics_response
-from driftloop.monitor.state import MonitorState, get_state
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from driftloop.monitor.metrics import metrics_response
+from driftloop.monitor.state import MonitorState, get_state
 from driftloop.store import is_current
 
 router = APIRouter(tags=["health"])

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from driftloop.monitor import reference
-from driftloop.monitor.api.body import read_limited
-from driftloop.monitor.auth import require
-from driftloop.monitor.inference import infer_from_frame
-from driftloop.monitor.registry import get_model, record_counts, register, versions_of
-from driftloop.monitor.state import MonitorState, get_state
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from driftloop.contract import ModelRegistration, ModelSchema
 from driftloop.errors import DatasetError
+from driftloop.monitor import reference
+from driftloop.monitor.api.body import read_limited
+from driftloop.monitor.auth import require
+from driftloop.monitor.inference import infer_from_frame
+from driftloop.monitor.registry import get_model, record_counts, register, versions_of
+from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
 from driftloop.store import Model
 

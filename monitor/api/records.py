@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from driftloop.monitor.api.body import LimitedRoute
-from driftloop.monitor.auth import require
-from driftloop.monitor.ingest import ingest_batch
-from driftloop.monitor.state import MonitorState, get_state
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
 from driftloop.contract import Batch
+from driftloop.monitor.api.body import LimitedRoute
+from driftloop.monitor.auth import require
+from driftloop.monitor.ingest import ingest_batch
+from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
 
 router = APIRouter(route_class=LimitedRoute, tags=["records"])

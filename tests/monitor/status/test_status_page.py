@@ -56,7 +56,8 @@ def test_the_status_page_shows_models_versions_and_records_in_a_browser(
     assert 'id="model-iris"' in dom
     assert "v1: champion" in dom
     assert "v2: challenger" in dom
-    assert "<td>40</td>" in dom and "<td>10</td>" in dom, "records per version and variant"
+    assert "<td>40</td>" in dom, "records per version and variant"
+    assert "<td>10</td>" in dom, "records per version and variant"
     assert "/v1/models/iris/report" in dom
     assert "http://" not in dom.replace(monitor.url, ""), "no external assets"
     assert shot.stat().st_size > 10_000
