@@ -67,7 +67,8 @@ def check_outcomes(api: httpx.Client) -> None:
 
     rollout = api.get("/v1/models/iris/rollout").json()
     assert rollout["rollout"]["status"] == "promoted"
-    assert rollout["decisions"][-1]["evidence"]["difference"]["lower"] > -0.01
+    evidence = rollout["decisions"][-1]["evidence"]
+    assert evidence["difference"]["running_lower"] > -evidence["margin"], "non-inferiority shown"
     versions = {v["version"]: v["role"] for v in model["versions"]}
     assert versions == {"v1": "retired", "v2": "champion"}
     assert api.get("/v1/models/iris/routing").json()["champion"]["version"] == "v2"
