@@ -40,6 +40,15 @@ def build() -> dict[str, Any]:
         .with_variable(
             query_variable("model", "Model", "label_values(driftloop_ingest_records_total, model)")
         )
+        .with_variable(
+            query_variable(
+                "window",
+                "Coverage window",
+                "label_values(driftloop_label_coverage_ratio, window)",
+                multi=False,
+                include_all=False,
+            )
+        )
         .with_row(row("Webhooks"))
         .with_panel(
             stat(
@@ -154,13 +163,39 @@ def build() -> dict[str, Any]:
         )
         .with_panel(
             timeseries(
-                "Label coverage by model",
-                "Share of recent records with a label.",
-                [Q(f"driftloop_label_coverage_ratio{{{M}}}", "{{model}}")],
+                "Label coverage by model and variant",
+                "Share of the window's predictions that have a label.",
+                [
+                    Q(
+                        "max by (model, variant) "
+                        f'(driftloop_label_coverage_ratio{{{M}, window="$window"}})',
+                        "{{model}} {{variant}}",
+                    )
+                ],
                 unit="percentunit",
-                width=24,
+                width=12,
                 min_value=0,
                 max_value=1,
+            )
+        )
+        .with_panel(
+            stat(
+                "Labels waiting for their record",
+                "Labels whose request id no record has shown yet: they are joined when the "
+                "record arrives. A steady rise means labels name unknown request ids.",
+                [Q("max(driftloop_feedback_pending_labels)")],
+                width=6,
+                height=8,
+            )
+        )
+        .with_panel(
+            stat(
+                "Dataset snapshots in range",
+                "Snapshots written through POST /v1/models/{name}/datasets.",
+                [Q(f"sum(increase(driftloop_dataset_snapshots_total{{{M}}}[$__range]))")],
+                width=6,
+                height=8,
+                graph=False,
             )
         )
     )

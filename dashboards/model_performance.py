@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from driftloop.dashboards.panels import (
+    GREEN,
+    RED,
+    YELLOW,
     Item,
     Q,
     row,
+    stat,
+    steps,
     table,
     timeseries,
 )
@@ -65,7 +70,7 @@ def performance() -> list[Item]:
             "Share of the window's predictions that have a label.",
             [Q(f"driftloop_label_coverage_ratio{{{GROUP}}}", "{{variant}} {{version}}")],
             unit="percentunit",
-            width=8,
+            width=6,
             min_value=0,
             max_value=1,
         ),
@@ -85,7 +90,7 @@ def performance() -> list[Item]:
                 ),
             ],
             unit="s",
-            width=8,
+            width=6,
         ),
         timeseries(
             "Labels / s by outcome",
@@ -97,7 +102,17 @@ def performance() -> list[Item]:
                 )
             ],
             unit="reqps",
-            width=8,
+            width=6,
+        ),
+        stat(
+            "Performance computed",
+            "Time since the monitor last computed this model's live performance.",
+            [Q(f"time() - max(driftloop_performance_computed_timestamp_seconds{{{M}}})")],
+            unit="s",
+            width=6,
+            height=8,
+            graph=False,
+            thresholds=steps((None, GREEN), (600, YELLOW), (3600, RED)),
         ),
         table(
             "Segments: best minus worst",
@@ -110,7 +125,25 @@ def performance() -> list[Item]:
                 )
             ],
             rename={"Value": "gap"},
-            width=24,
-            height=6,
+            width=12,
+            height=8,
+        ),
+        table(
+            "Primary metric by segment",
+            "The primary metric (accuracy or MAE) for each value of a segment feature, with "
+            "its labeled rows.",
+            [
+                Q(
+                    "max by (version, variant, feature, segment) "
+                    f"(driftloop_performance_segment_value{{{GROUP}}})"
+                ),
+                Q(
+                    "max by (version, variant, feature, segment) "
+                    f"(driftloop_performance_segment_samples{{{GROUP}}})"
+                ),
+            ],
+            rename={"Value #A": "metric", "Value #B": "labeled rows"},
+            width=12,
+            height=8,
         ),
     ]

@@ -46,6 +46,24 @@ def processes() -> list[Item]:
             stack=True,
         ),
         timeseries(
+            "Ingest batch latency p50 / p99",
+            "Time the monitor took to validate and commit one record batch.",
+            [
+                Q(
+                    "histogram_quantile(0.99, sum by (le) (rate("
+                    f"driftloop_ingest_batch_duration_seconds_bucket[{RI}])))",
+                    "p99",
+                ),
+                Q(
+                    "histogram_quantile(0.5, sum by (le) (rate("
+                    f"driftloop_ingest_batch_duration_seconds_bucket[{RI}])))",
+                    "p50",
+                ),
+            ],
+            unit="s",
+            width=8,
+        ),
+        timeseries(
             "Monitor API latency p99 by route",
             "HTTP latency of the monitor per route.",
             [

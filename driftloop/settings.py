@@ -106,7 +106,6 @@ class RetrainSettings(BaseModel):
     cooldown_seconds: float = Field(
         3600.0, ge=0, description="Quiet time of a model's automatic triggers after one fires."
     )
-    snapshot_dir: str = Field("snapshots", description="Where trigger snapshots are written.")
     callback_base_url: str | None = Field(
         None, description="The monitor's URL as the training system reaches it (callback_url)."
     )

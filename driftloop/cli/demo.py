@@ -10,7 +10,9 @@ def demo(
         None, help="Where the demo keeps its database, Bentos and logs (default: a temp folder)."
     ),
     keep: bool = typer.Option(False, "--keep", help="Leave everything running at the end."),
-    requests: int = typer.Option(3600, min=300, help="Requests replayed through the sidecar."),
+    requests: int = typer.Option(
+        1200, min=300, help="Requests replayed through the sidecar before drift is injected."
+    ),
     rate: float = typer.Option(30.0, min=1.0, help="Requests per second."),
 ) -> None:
     """Train, serve, monitor, detect drift, retrain, compare and promote: the whole loop."""

@@ -33,6 +33,7 @@ from driftloop.demo.traffic import Replay
 from driftloop.demo.trainer import Receiver, ReceiverServer
 
 MODEL = "iris"
+DRIFTED_REQUESTS = 30_000
 SECRET = "whsec_" + "ZHJpZnRsb29wLWRlbW8tc2VjcmV0LWtleQ=="  # base64("driftloop-demo-secret-key")
 
 
@@ -54,7 +55,9 @@ class Demo:
         self.receiver_port = free_port()
         self.receiver = Receiver(SECRET)
         self.receiver_server = ReceiverServer(self.receiver, self.receiver_port)
-        self.requests = traffic(requests, drift_from=requests // 3)
+        # Drifted traffic goes on after the clean part until the loop has run its course; the
+        # replay stops with the demo, long before the end of this list.
+        self.requests = traffic(requests + DRIFTED_REQUESTS, drift_from=requests)
         self.rate = rate
         self.replay: Replay | None = None
         self.bento_env = {"BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
@@ -153,7 +156,6 @@ class Demo:
             "DRIFTLOOP_WEBHOOK_URL": f"http://127.0.0.1:{self.receiver_port}/webhooks/retrain",
             "DRIFTLOOP_WEBHOOK_SECRET": SECRET,
             "DRIFTLOOP_SNAPSHOT_DIR": str(self.root / "snapshots"),
-            "DRIFTLOOP_RETRAIN__SNAPSHOT_DIR": str(self.root / "snapshots"),
             "DRIFTLOOP_RETRAIN__CALLBACK_BASE_URL": self.monitor,
             "DRIFTLOOP_JOBS__INTERVAL_SECONDS": "3",
             "DRIFTLOOP_RETRAIN__EVALUATE_INTERVAL_SECONDS": "2",
@@ -218,7 +220,10 @@ class Demo:
             json={
                 "drift": {"dataset": True},
                 "cooldown_seconds": 3600,
-                "snapshot": {"window_seconds": 120},
+                # Drift must hold 20 s before it fires, and the snapshot keeps the last 30 s of
+                # labeled rows (plus the reference): what the new model should learn from.
+                "debounce_seconds": 20,
+                "snapshot": {"window_seconds": 30},
             },
         )
         return "schema, reference (150 rows) and a retrain-on-drift policy registered"
@@ -403,7 +408,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def run_demo(
-    *, workdir: str | None = None, keep: bool = False, requests: int = 3600, rate: float = 30.0
+    *, workdir: str | None = None, keep: bool = False, requests: int = 1200, rate: float = 30.0
 ) -> int:
     """Run the demo; returns the exit code (0 when every step reached its outcome)."""
     console = Console()

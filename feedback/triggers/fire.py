@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -80,13 +79,13 @@ def take_snapshot(
         return None, "dataset snapshots are not available (driftloop.feedback.create_snapshot)"
     window = policy.snapshot.window_seconds
     since = None if window is None else now - timedelta(seconds=window)
-    out = Path(settings.retrain.snapshot_dir) / model.name
+    out = f"{settings.snapshot_dir.rstrip('/')}/{model.name}"  # a folder or any fsspec URL
     try:
         with isolated(session):
             manifest = create(
                 session,
                 model,
-                out=str(out),
+                out=out,
                 since=since,
                 until=now,
                 variant=policy.snapshot.variant,

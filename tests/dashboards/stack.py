@@ -239,6 +239,9 @@ def _setup(stack: Stack, rng: random.Random, webhook: str) -> None:
             {"request_id": r["request_id"], "label": _label(r["inputs"])} for r in batch["records"]
         ]
         stack.step(f"labels {variant}", http.post(f"{url}/v1/feedback", json=labels))
+    stack.step(
+        "dataset", http.post(f"{url}/v1/models/{MODEL}/datasets", json={"include_reference": True})
+    )
     stack.step("invalid batch", http.post(f"{url}/v1/records", json={"records": "nope"}))
     stack.step(
         "retraining policy",
@@ -299,7 +302,6 @@ def running_stack(workdir: Path, with_sidecar: bool) -> Iterator[Stack]:
                 "DRIFTLOOP_RETRAIN__EVALUATE_INTERVAL_SECONDS": "1",
                 "DRIFTLOOP_WEBHOOKS__DELIVER_INTERVAL_SECONDS": "1",
                 # Trigger and dataset snapshots go to the test's folder, never the working tree.
-                "DRIFTLOOP_RETRAIN__SNAPSHOT_DIR": str(workdir / "snapshots"),
                 "DRIFTLOOP_SNAPSHOT_DIR": str(workdir / "datasets"),
                 "DRIFTLOOP_WEBHOOK_URL": f"{hook_url}/hook",
                 "DRIFTLOOP_WEBHOOK_SECRET": WEBHOOK_SECRET,

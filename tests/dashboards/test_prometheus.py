@@ -115,6 +115,7 @@ def test_the_traffic_went_through_every_api(stack: tuple[PrometheusProcess, Stac
         "reference": 200,
         "records champion": 200,
         "records challenger": 200,
+        "dataset": 201,
         "invalid batch": 422,
         "rollout start": 200,
         "retrain": 202,
@@ -126,7 +127,11 @@ def test_the_traffic_went_through_every_api(stack: tuple[PrometheusProcess, Stac
     if running.sidecar_url:
         assert running.steps.get("sidecar 200") == 200, running.steps
     # The triggers' snapshots land in the test's folder, not in the working tree.
-    assert list((running.workdir / "snapshots").rglob("*.parquet"))
+    assert [
+        p
+        for folder in ("snapshots", "datasets")
+        for p in (running.workdir / folder).rglob("*.parquet")
+    ]
 
 
 @pytest.mark.parametrize("query", [_param(q) for q in QUERIES])

@@ -27,7 +27,7 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
             "--workdir",
             str(workdir),
             "--requests",
-            "2400",
+            "900",
             "--rate",
             "30",
         ],

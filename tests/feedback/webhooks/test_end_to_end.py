@@ -96,7 +96,7 @@ def test_a_trigger_survives_sigkill_of_the_monitor_and_the_loop_closes(tmp_path:
     env = {
         "DRIFTLOOP_WEBHOOK_URL": receiver.url,
         "DRIFTLOOP_WEBHOOK_SECRET": SECRET,
-        "DRIFTLOOP_RETRAIN__SNAPSHOT_DIR": str(tmp_path / "snapshots"),
+        "DRIFTLOOP_SNAPSHOT_DIR": str(tmp_path / "snapshots"),
         "DRIFTLOOP_RETRAIN__CALLBACK_BASE_URL": f"http://127.0.0.1:{port}",
         "DRIFTLOOP_WEBHOOKS__TIMEOUT_SECONDS": "2",
     }
