@@ -36,6 +36,20 @@ def need(ok: bool, why: str) -> None:
     pytest.skip(why)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _snapshots_outside_the_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Settings built anywhere in the suite (and the processes it starts) write dataset
+    snapshots under the test run's temporary folder, never into the working tree."""
+    folder = tmp_path_factory.mktemp("snapshots")
+    previous = os.environ.get("DRIFTLOOP_SNAPSHOT_DIR")
+    os.environ["DRIFTLOOP_SNAPSHOT_DIR"] = str(folder)
+    yield
+    if previous is None:
+        os.environ.pop("DRIFTLOOP_SNAPSHOT_DIR", None)
+    else:
+        os.environ["DRIFTLOOP_SNAPSHOT_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Engine]:
     """An autocommit engine on the PostgreSQL server's ``test`` database."""
@@ -112,9 +126,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Embedded defaults on the test database, periodic jobs off (tests call run_once)."""
-    return Settings(database_url=database_url, jobs=JobSettings(enabled=False))
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Embedded defaults on the test database, periodic jobs off (tests call run_once), and
+    dataset snapshots in the test's folder rather than the working directory."""
+    return Settings(
+        database_url=database_url,
+        jobs=JobSettings(enabled=False),
+        snapshot_dir=str(tmp_path / "snapshots"),
+    )
 
 
 @pytest.fixture
