@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -104,7 +105,23 @@ def create_app(
         install(app, state)
     app.add_middleware(HTTPMetricsMiddleware, metrics=metrics)
     _add_error_handlers(app, state)
+    _document_contract(app)
     return app
+
+
+def _document_contract(app: FastAPI) -> None:
+    """Add the record contract's schemas, which FastAPI cannot see in a hand-parsed body."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in records.openapi_schemas().items():
+                schemas.setdefault(name, schema)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_error_handlers(app: FastAPI, state: MonitorState) -> None:
