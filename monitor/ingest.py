@@ -39,11 +39,15 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
         by_model.setdefault(record.model, []).append(record)
 
     stored_keys: set[tuple[str, str, str]] = set()
+    seen_versions: set[tuple[int, str]] = set()
     with state.sessions.begin() as session:
         models = ensure_models(session, by_model, now)
         for name, records in by_model.items():
             model = models[name]
-            ensure_versions(session, model, records, now)
+            versions = {(model.id, r.version) for r in records}
+            if not versions <= state.known_versions:
+                ensure_versions(session, model, records, now)
+                seen_versions |= versions
             rows: list[dict[str, Any]] = [
                 {
                     "model_id": model.id,
@@ -65,6 +69,7 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
                 for hook in state.ingest_hooks:
                     hook(session, model, new_rows)
 
+    state.known_versions |= seen_versions  # only once committed
     counts: Counter[tuple[str, str, str]] = Counter()
     for record in batch.records:
         key = (record.model, record.request_id, record.variant.value)

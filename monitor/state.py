@@ -42,6 +42,8 @@ class MonitorState:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
     ingest_hooks: list[IngestHook] = field(default_factory=list)
     model_sections: dict[str, ModelSection] = field(default_factory=dict)
+    known_versions: set[tuple[int, str]] = field(default_factory=set)
+    """(model id, version) pairs known to be registered: ingest skips registering them again."""
 
 
 def get_state(request: Request) -> MonitorState:
