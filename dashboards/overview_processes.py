@@ -92,13 +92,12 @@ def processes() -> list[Item]:
         ),
         timeseries(
             "Periodic jobs: mean run time",
-            "Mean run time of each periodic job. The metric's `job` label becomes "
-            "`exported_job` when scraped, next to the scrape job's own label.",
+            "Mean run time of each periodic job (label `task`).",
             [
                 Q(
-                    f"sum by (exported_job) (rate(driftloop_job_duration_seconds_sum[{RI}]))"
-                    f" / sum by (exported_job) (rate(driftloop_job_duration_seconds_count[{RI}]))",
-                    "{{exported_job}}",
+                    f"sum by (task) (rate(driftloop_job_duration_seconds_sum[{RI}]))"
+                    f" / sum by (task) (rate(driftloop_job_duration_seconds_count[{RI}]))",
+                    "{{task}}",
                 )
             ],
             unit="s",
@@ -109,8 +108,8 @@ def processes() -> list[Item]:
             "Runs of each periodic job, ok or error.",
             [
                 Q(
-                    f"sum by (exported_job, result) (rate(driftloop_job_runs_total[{RI}]))",
-                    "{{exported_job}} {{result}}",
+                    f"sum by (task, result) (rate(driftloop_job_runs_total[{RI}]))",
+                    "{{task}} {{result}}",
                 )
             ],
             unit="ops",

@@ -68,14 +68,14 @@ class MonitorMetrics:
         )
         self.job_runs = Counter(
             "driftloop_job_runs_total",
-            "Periodic job runs, by job and result (ok, error).",
-            ["job", "result"],
+            "Periodic job runs, by task and result (ok, error). Not `job`: Prometheus owns it.",
+            ["task", "result"],
             registry=registry,
         )
         self.job_seconds = Histogram(
             "driftloop_job_duration_seconds",
-            "Time one periodic job run took.",
-            ["job"],
+            "Time one periodic job run took, by task.",
+            ["task"],
             buckets=(*LATENCY_BUCKETS, 30.0, 60.0, 300.0),
             registry=registry,
         )

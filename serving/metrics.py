@@ -128,3 +128,14 @@ def make_registry() -> Any:
     from prometheus_client import CollectorRegistry
 
     return CollectorRegistry()
+
+
+def add_process_metrics(registry: Any, version: str) -> None:
+    """CPU, memory and build information of this process, like the monitor exports."""
+    from prometheus_client import Info, PlatformCollector, ProcessCollector
+
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    Info("driftloop_build", "Driftloop build information.", registry=registry).info(
+        {"version": version, "component": "sidecar"}
+    )

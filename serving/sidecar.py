@@ -16,9 +16,15 @@ from typing import Any
 
 import uvicorn
 
+import driftloop
 from driftloop.clock import Clock, SystemClock
 from driftloop.serving.admin import AdminApp
-from driftloop.serving.metrics import ProxyMetrics, ShippingMetrics, make_registry
+from driftloop.serving.metrics import (
+    ProxyMetrics,
+    ShippingMetrics,
+    add_process_metrics,
+    make_registry,
+)
 from driftloop.serving.policy import PolicyPoller
 from driftloop.serving.proxy import ProxyApp
 from driftloop.serving.routing import Mode, RoutingPolicy, Upstream
@@ -101,7 +107,10 @@ class Sidecar:
         self, settings: SidecarSettings, *, registry: Any = None, clock: Clock | None = None
     ) -> None:
         self.settings = settings
-        self.registry = registry if registry is not None else make_registry()
+        if registry is None:
+            registry = make_registry()
+            add_process_metrics(registry, driftloop.__version__)
+        self.registry = registry
         policy = policy_from_settings(settings)
         self.shipper = make_shipper(
             settings.model,
