@@ -95,3 +95,24 @@ def test_the_cli_answers_version_and_help() -> None:
     ).stdout
     for command in ("monitor", "demo", "db"):
         assert command in helptext
+
+
+def test_the_monitor_and_store_export_exactly_their_public_names() -> None:
+    import driftloop.monitor
+    import driftloop.store
+
+    assert sorted(driftloop.monitor.__all__) == [
+        "COMPONENTS",
+        "MonitorState",
+        "create_app",
+        "get_state",
+    ]
+    tables = {name for name in driftloop.store.__all__ if name[0].isupper()} - {
+        "Base",
+        "JSONType",
+        "UTCDateTime",
+    }
+    mapped = {mapper.class_.__name__ for mapper in driftloop.store.Base.registry.mappers}
+    assert tables == mapped, "every table is exported, and nothing else capitalised"
+    for name in driftloop.store.__all__:
+        assert hasattr(driftloop.store, name)
