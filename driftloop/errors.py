@@ -31,13 +31,5 @@ class UnknownModelError(DriftloopError, LookupError):
         self.name = name
 
 
-class PayloadTooLargeError(DriftloopError, ValueError):
-    """A request body or batch is over a configured size limit."""
-
-
-class StoreUnavailableError(DriftloopError, ConnectionError):
-    """The database cannot be reached or did not commit; the caller should retry later."""
-
-
 class DatasetError(DriftloopError, ValueError):
     """A dataset file (Parquet or CSV) cannot be read or does not fit the model schema."""

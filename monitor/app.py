@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 
 import driftloop
 from driftloop.clock import Clock, SystemClock
-from driftloop.errors import DatasetError, PayloadTooLargeError, UnknownModelError, ValidationError
+from driftloop.errors import DatasetError, UnknownModelError, ValidationError
 from driftloop.feedback.component import install as install_feedback
 from driftloop.feedback.triggers import install as install_retraining
 from driftloop.monitor.api import health, models, records
@@ -78,6 +78,7 @@ def create_app(
         registry=registry,
         metrics=metrics,
         jobs=JobRunner(),
+        http=httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0)),
     )
     state.jobs.bind(state)
 
@@ -100,7 +101,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.driftloop = state
-    state.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
     for install in COMPONENTS:
         install(app, state)
     app.add_middleware(HTTPMetricsMiddleware, metrics=metrics)
@@ -151,10 +151,6 @@ def _add_error_handlers(app: FastAPI, state: MonitorState) -> None:
     @app.exception_handler(DatasetError)
     async def bad_dataset(_request: Request, exc: DatasetError) -> JSONResponse:
         return problem(422, str(exc))
-
-    @app.exception_handler(PayloadTooLargeError)
-    async def too_large(_request: Request, exc: PayloadTooLargeError) -> JSONResponse:
-        return problem(413, str(exc))
 
     @app.exception_handler(DataError)
     async def bad_data(_request: Request, exc: DataError) -> JSONResponse:

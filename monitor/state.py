@@ -39,7 +39,7 @@ class MonitorState:
     registry: CollectorRegistry
     metrics: MonitorMetrics
     jobs: JobRunner
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
+    http: httpx.Client
     ingest_hooks: list[IngestHook] = field(default_factory=list)
     model_sections: dict[str, ModelSection] = field(default_factory=dict)
     known_versions: set[tuple[int, str]] = field(default_factory=set)

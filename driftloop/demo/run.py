@@ -61,7 +61,6 @@ class Demo:
         self.rate = rate
         self.replay: Replay | None = None
         self.bento_env = {"BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
-        self.summary: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- helpers
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -249,7 +248,6 @@ class Demo:
             if not latest.get("dataset_drift"):
                 return None
             flagged = [f["name"] for f in latest.get("features", []) if f.get("drifted")]
-            self.summary["drift"] = latest
             return f"dataset drift: {', '.join(flagged)} (share {latest.get('drifted_share')})"
 
         return self.wait_for(step, drifted, 240, "drift detection")
@@ -294,7 +292,6 @@ class Demo:
         def decided() -> str | None:
             body = self.api("GET", f"/v1/models/{MODEL}/rollout")
             rollout = body["rollout"]
-            self.summary["rollout"] = body
             status = rollout.get("status")
             self.board.steps[-1].detail = f"{status}, step {rollout.get('step')}"
             if status in ("promoted", "rolled_back"):
