@@ -27,39 +27,66 @@ def _as_array(texts: Any) -> pa.Array:
         texts = texts.combine_chunks()
     if not isinstance(texts, pa.Array):
         texts = pa.array(list(texts), type=pa.string())
-    return pc.fill_null(texts.cast(pa.large_string()), "{}")
+    return pc.fill_null(texts, "{}")
 
 
-def _parse(texts: pa.Array) -> pa.Table | None:
+def _lines(texts: pa.Array) -> pa.Buffer:
+    """The documents as one buffer, a newline after each (JSON lines), built with numpy."""
+    wide = pa.types.is_large_string(texts.type)
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[texts.offset : texts.offset + len(texts) + 1].astype(np.int64)
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    newlines = offsets[1:] - offsets[0] + np.arange(len(texts))
+    out = np.full(len(data) + len(texts), ord("\n"), dtype=np.uint8)
+    keep = np.ones(len(out), dtype=bool)
+    keep[newlines] = False
+    out[keep] = data
+    return pa.py_buffer(out)
+
+
+def parse(texts: Any) -> pa.Table | None:
     """One table row per document, or None when Arrow cannot type the fields."""
+    texts = _as_array(texts)
     if len(texts) == 0:
         return None
-    empty, newline = pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string())
-    lines = pc.binary_join_element_wise(texts, empty, newline)
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
-    start, end = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
-    body = lines.buffers()[2].slice(start, end - start)
     try:
         table = pa_json.read_json(
-            pa.BufferReader(body), read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES)
+            pa.BufferReader(_lines(texts)),
+            read_options=pa_json.ReadOptions(block_size=BLOCK_BYTES),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return table if table.num_rows == len(texts) else None
 
 
-class Documents:
-    """The JSON objects of one column, one per row."""
+def _combine(parts: Sequence[pa.Table | None]) -> pa.Table | None:
+    """Tables parsed batch by batch as one, or None when a batch or the union has no type."""
+    if not parts or any(part is None for part in parts):
+        return None
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
-    def __init__(self, texts: Any) -> None:
-        self._texts = _as_array(texts)
-        self.rows = len(self._texts)
-        self._table = _parse(self._texts)
+
+class Documents:
+    """The JSON objects of one column, one per row.
+
+    ``parts``, when given, are the column's batches already parsed by :func:`parse` (the join
+    parses each batch while the next one is read); they must cover ``texts`` in order.
+    """
+
+    def __init__(self, texts: Any, parts: Sequence[pa.Table | None] | None = None) -> None:
+        self._texts = texts
+        self.rows = len(texts)
+        self._table = parse(texts) if parts is None else _combine(parts)
+        if self._table is not None and self._table.num_rows != self.rows:
+            self._table = None
         self._objects: list[dict[str, Any]] | None = None
 
     def _python(self) -> list[dict[str, Any]]:
         if self._objects is None:
-            parsed = (json.loads(text) for text in self._texts.to_pylist())
+            parsed = (json.loads(text) for text in _as_array(self._texts).to_pylist())
             self._objects = [d if isinstance(d, dict) else {} for d in parsed]
         return self._objects
 
@@ -83,7 +110,8 @@ class Documents:
             return pd.Series([None] * self.rows, dtype=object)
         kind = column.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            return pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+            # One Python object per distinct value: categories repeat a lot.
+            return column.to_pandas(deduplicate_objects=True)
         if column.null_count == 0 and (
             pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
         ):

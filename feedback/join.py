@@ -6,21 +6,30 @@ join (PostgreSQL) or one index probe per record (SQLite) matches them whatever a
 record ingest path (the 20,000 records/s one) does no extra work, and a label that arrived before
 its record (kept *pending*, ``model_id = 0``) is matched by the same query. Shadow and champion
 records share a request id, so one label joins both. The database also extracts the features,
-prediction, scores and label from JSON (see ``driftloop.feedback.sql``), which is what keeps a
-million-row join within seconds.
+prediction, scores and label from JSON (see ``driftloop.feedback.sql``).
+
+On PostgreSQL the joined rows are read with ADBC's PostgreSQL driver, which streams them with
+``COPY ... (FORMAT binary)`` straight into Arrow columns: timestamps, numbers and strings arrive
+typed, with no text rendering on the server, no Python object per row and no parsing on the
+client. That and ``json`` documents are what keep a million-row join within seconds
+(docs/benchmarks.md). It reads on its own connection, so it sees what is committed, as any other
+connection would.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import adbc_driver_postgresql as adbc_postgresql
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pc
+from adbc_driver_postgresql import dbapi as adbc
 from sqlalchemy import (
     Float,
     Integer,
@@ -34,18 +43,27 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from driftloop.clock import utc
 from driftloop.contract import FeatureKind, ModelSchema
-from driftloop.feedback.documents import Documents
+from driftloop.feedback.documents import Documents, parse
 from driftloop.feedback.sql import Extractor, decode
 from driftloop.store import LabelRow, Model, RecordRow
 from driftloop.store.feedback import PENDING_MODEL
 
 FETCH_ROWS = 50_000
-JOIN_WORK_MEM = "256MB"
+JOIN_SETTINGS = (
+    # One hash of a million labels fits in memory: no spilling the join to temporary files.
+    "SET work_mem = '256MB'",
+    # Parallel workers would take the core that parses the rows as they arrive (measured: the
+    # serial plan is faster on two cores; docs/benchmarks.md).
+    "SET max_parallel_workers_per_gather = 0",
+)
+JOIN_BATCH_BYTES = 16 << 20
+"""About how much of the result the driver decodes before handing over a batch."""
 
 BASE_COLUMNS = [
     "request_id",
@@ -75,18 +93,17 @@ class _Query:
         self.x = Extractor(dialect)
         self.sqlite = dialect != "postgresql"
         self.columns: dict[str, ColumnElement[Any]] = {}
-        self.kinds: dict[str, str] = {}
         x = self.x
         self._add("request_id", RecordRow.request_id)
         self._add("version", RecordRow.version)
         self._add("variant", RecordRow.variant)
-        self._add("ts", x.epoch_us(RecordRow.ts), "int")
-        self._add("received_at", x.epoch_us(RecordRow.received_at), "int")
-        self._add("label_ts", x.epoch_us(LabelRow.label_ts), "int")
-        self._add("_updated", x.epoch_us(LabelRow.updated_at), "int")
-        self._add("_pending", case((LabelRow.model_id == PENDING_MODEL, 1), else_=0), "int")
-        self._add("latency_ms", type_coerce(RecordRow.latency_ms, Float), "float")
-        self._add("status", type_coerce(RecordRow.status, Integer), "int")
+        self._add("ts", x.timestamp(RecordRow.ts))
+        self._add("received_at", x.timestamp(RecordRow.received_at))
+        self._add("label_ts", x.timestamp(LabelRow.label_ts))
+        self._add("_updated", x.timestamp(LabelRow.updated_at))
+        self._add("_pending", case((LabelRow.model_id == PENDING_MODEL, 1), else_=0))
+        self._add("latency_ms", type_coerce(RecordRow.latency_ms, Float))
+        self._add("status", type_coerce(RecordRow.status, Integer))
         self._scalar("label", LabelRow.label)
         # Documents travel as text and are parsed by Arrow (see driftloop.feedback.documents).
         self._add(
@@ -102,14 +119,8 @@ class _Query:
             else type_coerce(RecordRow.outputs, String),
         )
 
-    def _add(self, name: str, expression: Any, kind: str = "string") -> None:
+    def _add(self, name: str, expression: Any) -> None:
         self.columns[name] = expression
-        self.kinds[name] = kind
-
-    def arrow_types(self) -> dict[str, pa.DataType]:
-        """The Arrow type of each column, for parsing COPY output."""
-        table = {"string": pa.string(), "float": pa.float64(), "int": pa.int64()}
-        return {name: table[kind] for name, kind in self.kinds.items()}
 
     def _scalar(self, name: str, column: Any, *keys: str) -> None:
         value, kind = self.x.scalar(column, *keys)
@@ -126,28 +137,29 @@ class _Query:
                 LabelRow.model_id.in_([model.id, PENDING_MODEL]),
             )
         )
-        # Bound as aware UTC datetimes: COPY binds parameters without SQLAlchemy's processors.
+        # Bound as aware UTC datetimes: ADBC binds parameters without SQLAlchemy's processors.
         if since is not None:
             statement = statement.where(RecordRow.ts >= utc(since))
         if until is not None:
             statement = statement.where(RecordRow.ts < utc(until))
         return statement
 
-    def frame(self, raw: dict[str, Any]) -> pd.DataFrame:
-        """The frame of :func:`labeled_rows` from fetched columns (name -> sequence)."""
-        x, prediction = self.x, self.schema.prediction
-        inputs, outputs = Documents(raw["inputs"]), Documents(raw["outputs"])
+    def frame(self, raw: Fetched) -> pd.DataFrame:
+        """The frame of :func:`labeled_rows` from fetched columns."""
+        x, prediction, columns = self.x, self.schema.prediction, raw.columns
+        inputs = Documents(columns["inputs"], raw.parsed.get("inputs"))
+        outputs = Documents(columns["outputs"], raw.parsed.get("outputs"))
         data: dict[str, Any] = {
-            "request_id": _objects(raw["request_id"]),
-            "version": _objects(raw["version"]),
-            "variant": _objects(raw["variant"]),
-            "ts": x.timestamps(raw["ts"]),
-            "received_at": x.timestamps(raw["received_at"]),
-            "label": decode(_objects(raw["label"]).tolist(), _objects(raw["label:kind"]).tolist()),
-            "label_ts": x.timestamps(raw["label_ts"]),
+            "request_id": _objects(columns["request_id"], repeats=False),
+            "version": _objects(columns["version"]),
+            "variant": _objects(columns["variant"]),
+            "ts": x.timestamps(columns["ts"]),
+            "received_at": x.timestamps(columns["received_at"]),
+            "label": decode(_objects(columns["label"]), _objects(columns["label:kind"])),
+            "label_ts": x.timestamps(columns["label_ts"]),
             "prediction": outputs.values(prediction.field),
-            "latency_ms": pd.Series(_numbers(raw["latency_ms"], "float64")),
-            "status": pd.Series(_numbers(raw["status"], "int64")),
+            "latency_ms": pd.Series(_numbers(columns["latency_ms"], "float64")),
+            "status": pd.Series(_numbers(columns["status"], "int64")),
         }
         numerical = {f.name for f in self.schema.features if f.kind is FeatureKind.numerical}
         for name in [f.name for f in self.schema.features] or inputs.keys():
@@ -158,15 +170,48 @@ class _Query:
         scores = outputs.scores(prediction.scores_field, classes)
         if scores is not None:
             data["scores"] = scores
-        data["_updated"] = _objects(raw["_updated"])
-        frame = pd.DataFrame(data)
-        frame.attrs["pending"] = bool(_numbers(raw["_pending"], "int64").any())
+        data["_updated"] = x.timestamps(columns["_updated"])
+        # copy=False also leaves the columns in blocks of their own: consolidating a million
+        # rows of objects into one block would copy them all for nothing.
+        frame = pd.DataFrame(data, copy=False)
+        if _doubly_labeled(columns["request_id"], columns["_pending"]):
+            # A pending label and a model's own label for one request id (a race between two
+            # uploads) join one record twice: the label written last is the truth.
+            frame = frame.sort_values("_updated").drop_duplicates(
+                ["request_id", "variant"], keep="last"
+            )
+        del frame["_updated"]
         return frame
 
 
-def _objects(values: Any) -> pd.Series:
+def _doubly_labeled(request_ids: Any, pending: Any) -> bool:
+    """Whether a request id was joined through both a pending label and a model's own label
+    (labels are unique per model and request id, so this is the one way to join a record twice).
+    """
+    is_pending = _numbers(pending, "int64").astype(bool)
+    if is_pending.all() or not is_pending.any():
+        return False
+    if isinstance(request_ids, pa.ChunkedArray):
+        mask = pa.array(is_pending)
+        own = request_ids.filter(pc.invert(mask)).combine_chunks()
+        return bool(pc.any(pc.is_in(request_ids.filter(mask), value_set=own)).as_py())
+    ids = np.asarray(request_ids, dtype=object)
+    return not set(ids[is_pending]).isdisjoint(ids[~is_pending])
+
+
+@dataclass
+class Fetched:
+    """Joined rows as columns (name -> Arrow array or sequence), and documents already parsed
+    batch by batch (name -> one table per batch)."""
+
+    columns: dict[str, Any]
+    parsed: dict[str, list[pa.Table | None]] = field(default_factory=dict)
+
+
+def _objects(values: Any, *, repeats: bool = True) -> pd.Series:
     if isinstance(values, pa.ChunkedArray):
-        values = values.to_numpy(zero_copy_only=False)
+        # With repeats (versions, variants, labels), one Python object per distinct value.
+        return values.to_pandas(deduplicate_objects=repeats)
     return pd.Series(values, dtype=object)
 
 
@@ -181,7 +226,7 @@ def fetch_rows(
     statement: Select[Any],
     names: list[str],
     progress: Callable[[int, int], None] | None,
-) -> dict[str, Any]:
+) -> Fetched:
     """Columns of ``statement`` read straight from the DB-API cursor (SQLite): no row objects."""
     result = session.connection().execute(statement)
     cursor = result.cursor
@@ -194,51 +239,72 @@ def fetch_rows(
     finally:
         result.close()
     columns = zip(*rows, strict=True) if rows else [()] * len(names)
-    return dict(zip(names, columns, strict=True))
+    return Fetched(dict(zip(names, columns, strict=True)))
 
 
-def fetch_copy(
+def fetch_arrow(
     session: Session,
     statement: Select[Any],
     names: list[str],
-    types: dict[str, pa.DataType],
     progress: Callable[[int, int], None] | None,
-) -> dict[str, Any]:
-    """Columns of ``statement`` through ``COPY ... TO STDOUT`` as CSV, parsed by Arrow.
+    documents: tuple[str, ...] = ("inputs", "outputs"),
+) -> Fetched:
+    """Columns of ``statement`` as Arrow arrays, read by ADBC's PostgreSQL driver (PostgreSQL).
 
-    COPY streams the result in large blocks and Arrow's C++ reader parses them; row-by-row
-    fetching and Python objects per value are what made a million-row join slow.
+    The driver runs the query as a binary ``COPY`` and decodes it into Arrow in C: a million
+    joined rows cost the monitor about a CPU-second, where row-by-row fetching cost eleven and
+    CSV through psycopg three. A second thread reads the next batch while this one parses the
+    ``documents`` columns of the last, so that the parsing overlaps the server's work. The
+    driver needs a connection of its own, opened from the session's URL.
     """
-    compiled = statement.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-    )
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    sink = io.BytesIO()
-    lines = 0
+    bind = session.get_bind()
+    # Values inline: with bound parameters the driver runs a prepared statement and collects the
+    # whole result in libpq first; without, it streams a binary COPY. The values are the model
+    # id, variant and time bounds, rendered by the connected dialect (it knows the server's
+    # string escaping).
+    sql = str(statement.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
+    url = bind.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    labels = {name: f"c{i}" for i, name in enumerate(names)}
+    parsed: dict[str, list[pa.Table | None]] = {name: [] for name in documents}
+    batches, rows = [], 0
     try:
-        # One hash of a million labels fits in memory: no spilling the join to temporary files.
-        cursor.execute(f"SET LOCAL work_mem = '{JOIN_WORK_MEM}'")
-        with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", compiled.params) as copy:
-            for block in copy:
-                sink.write(block)
+        with adbc.connect(url) as connection, connection.cursor() as cursor:
+            for setting in JOIN_SETTINGS:
+                cursor.execute(setting)
+            cursor.adbc_statement.set_options(
+                **{adbc_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value: JOIN_BATCH_BYTES}
+            )
+            cursor.execute(sql)
+            reader = cursor.fetch_record_batch()
+            for batch in _read_ahead(reader):
+                batches.append(batch)
+                for name in documents:
+                    parsed[name].append(parse(batch.column(labels[name])))
+                rows += batch.num_rows
                 if progress is not None:
-                    lines += bytes(block).count(b"\n")
-                    progress(lines, -1)
-    finally:
-        cursor.close()
-    labels = [f"c{i}" for i in range(len(names))]
-    if not sink.getbuffer().nbytes:
-        return {name: [] for name in names}
-    table = pa_csv.read_csv(
-        io.BytesIO(sink.getvalue()),
-        read_options=pa_csv.ReadOptions(column_names=labels),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={label: types[name] for label, name in zip(labels, names, strict=True)},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    return {name: table.column(label) for label, name in zip(labels, names, strict=True)}
+                    progress(rows, -1)
+            table = pa.Table.from_batches(batches, reader.schema)
+    except adbc.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, adbc.Error) from exc
+    return Fetched({name: table.column(label) for name, label in labels.items()}, parsed)
+
+
+def _read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, the next one read by another thread while the caller works on
+    this one (the driver's reads release the GIL)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="driftloop-join") as pool:
+        pending = pool.submit(reader.read_next_batch)
+        try:
+            while True:
+                try:
+                    batch = pending.result()
+                except StopIteration:
+                    return
+                pending = pool.submit(reader.read_next_batch)
+                yield batch
+        finally:
+            pending.cancel()
+            wait([pending])
 
 
 def labeled_rows(
@@ -268,19 +334,12 @@ def labeled_rows(
         total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
         progress(0, total)
     if query.x.postgres:
-        raw = fetch_copy(session, statement, list(query.columns), query.arrow_types(), progress)
+        raw = fetch_arrow(session, statement, list(query.columns), progress)
     else:
         raw = fetch_rows(session, statement, list(query.columns), progress)
     if progress is not None:
         progress(total, total)
-    frame = query.frame(raw)
-    if frame.attrs.pop("pending") and frame.duplicated(["request_id", "variant"]).any():
-        # A pending label and a model's own label for one request id (a race between two uploads):
-        # the one written last is the truth. Only possible when a pending label was joined.
-        frame = frame.sort_values("_updated").drop_duplicates(
-            ["request_id", "variant"], keep="last"
-        )
-    return frame.drop(columns="_updated")
+    return query.frame(raw)
 
 
 def label_count(session: Session, model: Model, *, since: datetime | None = None) -> int:

@@ -1,8 +1,8 @@
 """Per-database SQL for the join's scalar columns, and their decoding a whole column at a time.
 
 A label (a JSON scalar) comes as text with its JSON type when that is not a string, so
-:func:`decode` types a whole column at once. Timestamps come as integers (PostgreSQL,
-microseconds) or ISO text (SQLite) and are converted by pandas in one call. Records' documents
+:func:`decode` types a whole column at once. Timestamps come typed (PostgreSQL, through
+Arrow) or as ISO text (SQLite) and are converted by pandas in one call. Records' documents
 (inputs, outputs) are not taken apart here: see ``driftloop.feedback.documents``.
 """
 
@@ -11,14 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import (
-    BigInteger,
     String,
     case,
-    cast,
     func,
     literal,
     literal_column,
@@ -61,20 +58,15 @@ class Extractor:
         flagged = case((kind.in_(["true", "false", "object", "array"]), kind), else_=null())
         return func.json_extract(column, path), flagged
 
-    def epoch_us(self, column: Any) -> ColumnElement[Any]:
-        """A timestamp as microseconds since 1970 (PostgreSQL) or its stored text (SQLite)."""
-        if self.postgres:
-            # date_part is double precision (exact to the microsecond for centuries around now);
-            # EXTRACT returns numeric since PostgreSQL 14, whose arithmetic costs more per row.
-            return cast(func.round(func.date_part("epoch", column) * 1_000_000), BigInteger)
-        return type_coerce(column, String)
+    def timestamp(self, column: Any) -> ColumnElement[Any]:
+        """A timestamp as the driver reads it: typed on PostgreSQL, stored text on SQLite."""
+        return column if self.postgres else type_coerce(column, String)
 
     def timestamps(self, values: Any) -> pd.Series:
-        """Decode :meth:`epoch_us` values to a UTC datetime column."""
-        if isinstance(values, pa.ChunkedArray):
-            values = values.to_numpy(zero_copy_only=False)
-        if self.postgres:
-            return pd.Series(pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True))
+        """Decode :meth:`timestamp` values (Arrow timestamps or ISO text) to a UTC column."""
+        if isinstance(values, pa.ChunkedArray) and pa.types.is_timestamp(values.type):
+            # timestamptz arrives as timestamp[us, tz=UTC]: already what pandas needs.
+            return values.to_pandas()
         return pd.Series(
             pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True)
         )
@@ -95,18 +87,14 @@ def _decode_one(value: Any, kind: Any) -> Any:
     return value
 
 
-def decode(values: list[Any], kinds: list[Any]) -> pd.Series:
+def decode(values: pd.Series, kinds: pd.Series) -> pd.Series:
     """A column of JSON scalars from :meth:`Extractor.scalar`: typed values, None for null."""
-    series = pd.Series(values, dtype=object)
-    flagged = {k for k in set(kinds) if k is not None}
+    flagged = set(kinds.dropna().unique())
     if not flagged:
-        return series.infer_objects()
-    if flagged <= NUMBER_TYPES | {"null"} and not _has_strings(values, kinds):
-        return pd.to_numeric(series, errors="coerce")
+        return values.infer_objects()
+    if flagged <= NUMBER_TYPES | {"null"} and not (kinds.isna() & values.notna()).any():
+        return pd.to_numeric(values, errors="coerce")
     return pd.Series(
-        [_decode_one(v, k) for v, k in zip(values, kinds, strict=True)], dtype=object
+        [_decode_one(v, k) for v, k in zip(values.tolist(), kinds.tolist(), strict=True)],
+        dtype=object,
     ).infer_objects()
-
-
-def _has_strings(values: list[Any], kinds: list[Any]) -> bool:
-    return any(k is None and v is not None for v, k in zip(values, kinds, strict=True))

@@ -32,7 +32,7 @@ _COLS = ", ".join(COLUMNS)
 
 _PG_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS records_stage (model_id integer, version text, "
-    "variant text, request_id text, ts timestamptz, inputs jsonb, outputs jsonb, "
+    "variant text, request_id text, ts timestamptz, inputs json, outputs json, "
     "latency_ms double precision, status integer, received_at timestamptz) ON COMMIT DELETE ROWS"
 )
 _SQLITE_STAGE = (

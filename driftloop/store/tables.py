@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from driftloop.store.base import Base, BigId
+from driftloop.store.base import Base, BigId, LogDocument
 
 
 class Model(Base):
@@ -59,8 +59,8 @@ class RecordRow(Base):
     variant: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str] = mapped_column(String(200))
     ts: Mapped[datetime]
-    inputs: Mapped[dict[str, Any]]
-    outputs: Mapped[dict[str, Any]]
+    inputs: Mapped[dict[str, Any]] = mapped_column(LogDocument)
+    outputs: Mapped[dict[str, Any]] = mapped_column(LogDocument)
     latency_ms: Mapped[float] = mapped_column(Float)
     status: Mapped[int]
     received_at: Mapped[datetime]

@@ -3,6 +3,7 @@ migrations create exactly the tables the SQLAlchemy models declare."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -53,3 +54,53 @@ def test_the_migrations_match_the_models(empty_engine: Engine) -> None:
 
 def test_there_is_a_single_migration_head() -> None:
     assert len(head_revisions()) == 1, f"several heads: {sorted(head_revisions())}"
+
+
+def test_records_keep_their_documents_as_json_text_and_survive_a_downgrade(
+    empty_engine: Engine,
+) -> None:
+    """0006: inputs and outputs are ``json`` on PostgreSQL (the text as written), and going back
+    to ``jsonb`` and forth again keeps every document."""
+    from alembic import command
+
+    from driftloop.store.migrate import alembic_config
+
+    upgrade(empty_engine)
+    document = '{"b": 1, "a": [1.5, "x"], "c": null}'
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO models (name, schema, schema_source, created_at,"
+                " updated_at) VALUES ('m', '{}', 'inferred', '2026-01-01',"
+                " '2026-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO records (model_id, version, variant, request_id, ts, inputs, outputs,"
+                " latency_ms, status, received_at) SELECT id, 'v1', 'champion', 'r1',"
+                " '2026-01-01', :doc, :doc, 1.0, 200, '2026-01-01' FROM models"
+            ),
+            {"doc": document},
+        )
+
+    def stored() -> tuple[str, str]:
+        with empty_engine.connect() as connection:
+            if empty_engine.dialect.name == "postgresql":
+                kind = connection.scalar(text("SELECT pg_typeof(inputs)::text FROM records"))
+            else:
+                kind = "json"
+            return str(kind), str(
+                connection.scalar(text("SELECT CAST(inputs AS TEXT) FROM records"))
+            )
+
+    assert stored() == ("json", document), "the text as written, key order and spaces kept"
+    config = alembic_config(empty_engine.url.render_as_string(hide_password=False))
+    with empty_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    kind, back = stored()
+    assert kind == ("jsonb" if empty_engine.dialect.name == "postgresql" else "json")
+    assert json.loads(back) == json.loads(document)
+    upgrade(empty_engine)
+    assert stored()[0] == "json"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from driftloop.clock import FrozenClock
-from driftloop.feedback import label_count
+from driftloop.feedback import join, label_count, labeled_rows
 from driftloop.monitor import create_app
 from driftloop.monitor.registry import get_model
 from driftloop.settings import Settings
-from driftloop.store import LabelRow
-from tests.feedback.support import joined, later, send_labels, send_records
+from driftloop.store import LabelRow, Model
+from tests.feedback.support import joined, later, record, send_labels, send_records
 
 
 def test_values_keep_their_json_types_and_odd_feature_names_work(client: TestClient) -> None:
@@ -170,3 +172,66 @@ def test_a_pending_and_an_own_label_of_one_request_id_join_once_newest_first(
             )
     rows = joined(client, "race")
     assert rows["label"].tolist() == ["new"]
+
+
+@pytest.fixture
+def pg_client(pg_database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The monitor app on PostgreSQL only (the Arrow path)."""
+    app = create_app(Settings(database_url=pg_database_url, snapshot_dir=str(tmp_path / "s")))
+    with TestClient(app) as client:
+        yield client
+    app.state.driftloop.engine.dispose()
+
+
+def test_a_join_read_in_many_batches_equals_one_read_in_one(
+    pg_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents are parsed batch by batch while the next batch is read: a field whose type
+    changes between batches (int then float; number then string) comes out as from one batch."""
+    records = []
+    for i in range(400):
+        row = record(f"r{i:03d}", "cat" if i % 3 else "dog", size=float(i) + 0.5)
+        row["inputs"] = {
+            "size": i if i < 200 else i + 0.5,  # ints, then floats
+            "code": i if i < 300 else f"c{i}",  # numbers, then strings: no single Arrow type
+            "color": None if i < 100 else "red",  # null, then strings
+        }
+        records.append(row)
+    send_records(pg_client, records)
+    send_labels(pg_client, [{"request_id": f"r{i:03d}", "label": "cat"} for i in range(400)])
+    state = pg_client.app.state.driftloop  # type: ignore[attr-defined]
+
+    def read(batch_bytes: int) -> tuple[pd.DataFrame, int]:
+        calls: list[int] = []
+        monkeypatch.setattr(join, "JOIN_BATCH_BYTES", batch_bytes)
+        with state.sessions() as session:
+            model = get_model(session, "pets")
+            frame = labeled_rows(session, model, progress=lambda done, total: calls.append(done))
+        return frame.set_index("request_id").sort_index(), len(calls)
+
+    whole, _ = read(64 << 20)
+    parts, progress_calls = read(2048)
+    assert progress_calls > 5, "the small hint splits the result into many batches"
+    pd.testing.assert_frame_equal(parts, whole)
+    assert parts["size"].tolist()[:2] == [0.0, 1.0]
+    assert parts["size"].iloc[-1] == 399.5
+    # "code" was inferred numerical from the first records: its strings are not numbers.
+    assert parts["code"].iloc[:300].tolist() == list(range(300))
+    assert parts["code"].iloc[300:].isna().all()
+    assert parts["color"].isna().sum() == 100
+
+
+def test_a_database_error_on_the_arrow_path_is_a_sqlalchemy_error(pg_database_url: str) -> None:
+    """The join's own connection fails like any other database call (the API answers 503)."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from driftloop.store import make_engine
+
+    engine = make_engine(pg_database_url.rsplit("/", 1)[0] + "/driftloop_no_such_database")
+    try:
+        model = Model(id=1, name="m", schema={"prediction": {"kind": "classification"}})
+        with Session(engine) as session, pytest.raises(OperationalError, match="no_such"):
+            labeled_rows(session, model)
+    finally:
+        engine.dispose()

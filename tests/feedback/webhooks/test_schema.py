@@ -81,7 +81,7 @@ def test_migration_0005_matches_the_tables_and_downgrades(database_url: str) -> 
         config = alembic_config(engine.url.render_as_string(hide_password=False))
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.downgrade(config, "0005@-1")
+            command.downgrade(config, "0004")
         with engine.connect() as connection:
             assert not TABLES & set(inspect(connection).get_table_names())
             assert "models" in inspect(connection).get_table_names()
