@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from driftloop.contract import Batch, Record
 from driftloop.monitor.registry import ensure_models, ensure_versions
@@ -42,28 +41,14 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
     seen_versions: set[tuple[int, str]] = set()
     with state.sessions.begin() as session:
         models = ensure_models(session, by_model, now)
-        for name, records in by_model.items():
+        for position, (name, records) in enumerate(by_model.items(), start=1):
             model = models[name]
             versions = {(model.id, r.version) for r in records}
             if not versions <= state.known_versions:
                 ensure_versions(session, model, records, now)
                 seen_versions |= versions
-            rows: list[dict[str, Any]] = [
-                {
-                    "model_id": model.id,
-                    "version": r.version,
-                    "variant": r.variant.value,
-                    "request_id": r.request_id,
-                    "ts": r.timestamp,
-                    "inputs": r.inputs,
-                    "outputs": r.outputs,
-                    "latency_ms": r.latency_ms,
-                    "status": r.status,
-                    "received_at": now,
-                }
-                for r in records
-            ]
-            new_rows = insert_new(session, rows)
+            last = position == len(by_model)
+            new_rows = insert_new(session, model.id, records, now, last=last)
             stored_keys.update((name, r.request_id, r.variant) for r in new_rows)
             if new_rows:
                 for hook in state.ingest_hooks:

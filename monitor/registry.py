@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import func, select
@@ -72,14 +73,12 @@ def _extend_inferred(model: Model, records: list[Record], now: datetime) -> None
     known = {f.name for f in current.features}
     classes = set(map(repr, current.prediction.classes or []))
     field = current.prediction.field
-    novel = any(
-        not known.issuperset(r.inputs)
-        or (
-            not isinstance(r.outputs.get(field), float | dict | list | type(None))
-            and repr(r.outputs.get(field)) not in classes
-        )
-        for r in records
-    )
+    # Set operations over the whole batch (this runs for every batch of an inferred model).
+    novel = not known.issuperset(chain.from_iterable(r.inputs for r in records))
+    if not novel:
+        predicted = [r.outputs.get(field) for r in records]
+        labels = {p for p in predicted if isinstance(p, str | int)}  # bool is an int
+        novel = any(repr(p) not in classes for p in labels)
     if novel:
         model.schema = infer_from_records(records, base=current).model_dump(mode="json")
         model.updated_at = now

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from driftloop.contract import Batch
+from driftloop.contract import Batch, validate_batch_json
 from driftloop.monitor.api.body import LimitedRoute
 from driftloop.monitor.auth import require
 from driftloop.monitor.ingest import ingest_batch
@@ -36,7 +36,7 @@ async def parsed_batch(request: Request) -> Batch:
     """
     body = await request.body()
     try:
-        return Batch.model_validate_json(body)
+        return validate_batch_json(body)
     except pydantic.ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors, body=None) from exc
