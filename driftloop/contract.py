@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -213,22 +214,24 @@ class Batch(BaseModel):
 # the models above (tests/driftloop/test_contract.py holds it to that), so whatever it accepts
 # the models would accept with the same values; whatever it refuses (NaN, a naive or
 # out-of-range timestamp, a lax "200" for an int...) goes through the models, which decide
-# and word the 422.
-_WireIdentifier = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+\Z")
-]
+# and word the 422. The decoder checks lengths; the characters of identifiers and model names
+# are checked after it, once per batch rather than by a regular expression per value (which
+# cost more than the rest of the decoding).
+_WireIdentifier = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 _WireName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
-class _WireRecord(msgspec.Struct, forbid_unknown_fields=True):
+class _WireRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Fields in the order of Record's: a record's values become the model's ``__dict__``.
+    schema_version: Literal[1] = SCHEMA_VERSION
     request_id: _WireIdentifier
-    model: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")]
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     version: _WireIdentifier
+    variant: Variant = Variant.champion
     timestamp: Annotated[datetime, msgspec.Meta(tz=True)]
     inputs: dict[_WireName, Any]
     outputs: dict[_WireName, Any] = {}
-    schema_version: Literal[1] = SCHEMA_VERSION
-    variant: Variant = Variant.champion
     latency_ms: Annotated[float, msgspec.Meta(ge=0, le=86_400_000)] = 0.0
     status: Annotated[int, msgspec.Meta(ge=100, le=599)] = 200
 
@@ -242,15 +245,34 @@ class _WireBatch(msgspec.Struct, forbid_unknown_fields=True):
 _decode_wire = msgspec.json.Decoder(_WireBatch).decode
 
 
-def _trusted(cls: type[BaseModel], values: dict[str, Any]) -> Any:
-    """An instance of the pydantic model ``cls`` from values already validated to its rules:
-    what ``model_construct`` does, at a seventh of its cost (it fills defaults and computes
-    the set fields, which the wire decoder has done)."""
+def _identifiers(values: list[str]) -> bool:
+    """Whether every one of ``values`` (non-empty, as the decoder checked) is printable ASCII
+    without spaces: joined by single spaces, the text must be printable ASCII whose only spaces
+    are the joins."""
+    text = " ".join(values)
+    return text.isascii() and text.isprintable() and text.count(" ") == len(values) - 1
+
+
+_RECORD_FIELDS = frozenset(Record.model_fields)
+_BATCH_FIELDS = frozenset(Batch.model_fields)
+
+
+# BaseModel's slots, set through their descriptors: ``object.__setattr__`` looks each one up
+# through the model's class hierarchy, which made it three times as slow.
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def _trusted(cls: type[BaseModel], values: dict[str, Any], fields: frozenset[str]) -> Any:
+    """An instance of the frozen pydantic model ``cls`` from values already validated to its
+    rules, every field given: what ``model_construct`` does, at a twentieth of its cost."""
     instance = cls.__new__(cls)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
+    _SET_DICT(instance, values)
+    _SET_FIELDS_SET(instance, set(fields))
+    _SET_EXTRA(instance, None)
+    _SET_PRIVATE(instance, None)
     return instance
 
 
@@ -261,32 +283,25 @@ def _fast_batch(raw: bytes) -> Batch | None:
         wire = _decode_wire(raw)
     except (msgspec.MsgspecError, ValueError):
         return None
+    if not (
+        _identifiers([wire.batch_id, *{r.version for r in wire.records}])
+        and _identifiers([r.request_id for r in wire.records])
+        and all(_MODEL_NAME.fullmatch(name) for name in {r.model for r in wire.records})
+    ):
+        return None
     records = []
     for r in wire.records:
+        values = msgspec.structs.asdict(r)
         ts = r.timestamp
         if ts.tzinfo is not UTC:
-            ts = ts.astimezone(UTC)
+            values["timestamp"] = ts = ts.astimezone(UTC)
         if not _EARLIEST <= ts < _LATEST:
             return None
-        records.append(
-            _trusted(
-                Record,
-                {
-                    "schema_version": r.schema_version,
-                    "request_id": r.request_id,
-                    "model": r.model,
-                    "version": r.version,
-                    "variant": r.variant,
-                    "timestamp": ts,
-                    "inputs": r.inputs,
-                    "outputs": r.outputs,
-                    "latency_ms": r.latency_ms,
-                    "status": r.status,
-                },
-            )
-        )
+        records.append(_trusted(Record, values, _RECORD_FIELDS))
     batch: Batch = _trusted(
-        Batch, {"batch_id": wire.batch_id, "source": wire.source, "records": records}
+        Batch,
+        {"batch_id": wire.batch_id, "source": wire.source, "records": records},
+        _BATCH_FIELDS,
     )
     return batch
 

@@ -30,14 +30,15 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
     """Store ``batch``; return counts. Raises SQLAlchemy errors when the database fails."""
     start = time.perf_counter()
     now = state.clock.now()
+    # Variant is a StrEnum: a member is its own value (``.value`` costs a property call).
     unique: dict[tuple[str, str, str], Record] = {}
     for record in batch.records:
-        unique.setdefault((record.model, record.request_id, record.variant.value), record)
+        unique.setdefault((record.model, record.request_id, record.variant), record)
     by_model: dict[str, list[Record]] = {}
     for record in unique.values():
         by_model.setdefault(record.model, []).append(record)
 
-    stored_keys: set[tuple[str, str, str]] = set()
+    stored: Counter[tuple[str, str]] = Counter()
     seen_versions: set[tuple[int, str]] = set()
     with state.sessions.begin() as session:
         models = ensure_models(session, by_model, now)
@@ -49,25 +50,26 @@ def ingest_batch(state: MonitorState, batch: Batch) -> IngestResult:
                 seen_versions |= versions
             last = position == len(by_model)
             new_rows = insert_new(session, model.id, records, now, last=last)
-            stored_keys.update((name, r.request_id, r.variant) for r in new_rows)
+            stored.update((name, r.variant) for r in new_rows)
             if new_rows:
                 for hook in state.ingest_hooks:
                     hook(session, model, new_rows)
 
     state.known_versions |= seen_versions  # only once committed
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for record in batch.records:
-        key = (record.model, record.request_id, record.variant.value)
-        outcome = "stored" if key in stored_keys else "duplicate"
-        stored_keys.discard(key)  # a repeat inside the batch is a duplicate
-        counts[(record.model, record.variant.value, outcome)] += 1
-    for labels, count in counts.items():
-        state.metrics.records.labels(*labels).inc(count)
+    # Each record of the batch was stored once or is a duplicate (of a stored row, or of an
+    # earlier record in the same batch).
+    received = Counter((r.model, str(r.variant)) for r in batch.records)
+    for (model_name, variant), count in received.items():
+        new = stored[(model_name, variant)]
+        if new:
+            state.metrics.records.labels(model_name, variant, "stored").inc(new)
+        if count > new:
+            state.metrics.records.labels(model_name, variant, "duplicate").inc(count - new)
     state.metrics.batch_seconds.observe(time.perf_counter() - start)
-    stored = sum(n for (_m, _v, outcome), n in counts.items() if outcome == "stored")
+    total_stored = sum(stored.values())
     return IngestResult(
         batch_id=batch.batch_id,
         received=len(batch.records),
-        stored=stored,
-        duplicates=len(batch.records) - stored,
+        stored=total_stored,
+        duplicates=len(batch.records) - total_stored,
     )

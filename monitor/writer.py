@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.orm import Session
 
 from driftloop.contract import Record, document_json
+
+_encode = msgspec.json.Encoder().encode
 
 COLUMNS = (
     "model_id",
@@ -121,23 +124,21 @@ def copy_payload(model_id: int, records: list[Record], received_at: datetime) ->
     Written by hand rather than row by row through the driver: a row is a join of strings.
     JSON escapes control characters, so a backslash is all there is to escape in a document.
     """
-    head = f"{model_id}\t"
-    tail = f"\t{received_at.isoformat()}\n"
+    head = b"%d\t" % model_id
+    tail = f"\t{received_at.isoformat()}\n".encode()
+    # Timestamps (UTC) as msgspec writes them, RFC 3339, in one call for the batch: a JSON list
+    # of strings without quotes or commas inside them. A third of the cost of isoformat().
+    stamps = _encode([r.timestamp for r in records])[2:-2].split(b'","')
     lines = []
-    for r in records:
+    for r, stamp in zip(records, stamps, strict=True):
         inputs, outputs = document_json(r.inputs), document_json(r.outputs)
         if b"\\" in inputs:
             inputs = inputs.replace(b"\\", b"\\\\")
         if b"\\" in outputs:
             outputs = outputs.replace(b"\\", b"\\\\")
-        lines.append(
-            f"{head}{_copy_text(r.version)}\t{r.variant.value}\t{_copy_text(r.request_id)}\t"
-            f"{r.timestamp.isoformat()}\t".encode()
-            + inputs
-            + b"\t"
-            + outputs
-            + f"\t{r.latency_ms!r}\t{r.status}{tail}".encode()
-        )
+        names = f"{_copy_text(r.version)}\t{r.variant}\t{_copy_text(r.request_id)}\t".encode()
+        numbers = f"\t{r.latency_ms!r}\t{r.status}".encode()
+        lines.append(b"".join((head, names, stamp, b"\t", inputs, b"\t", outputs, numbers, tail)))
     return b"".join(lines)
 
 

@@ -8,6 +8,10 @@ import logging
 
 import typer
 
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations between young-generation collections in the monitor process (Python's default:
+700). Measured on the ingest benchmark: monitor CPU per record 34 µs -> 29 µs."""
+
 
 def is_loopback(host: str) -> bool:
     """True when ``host`` only accepts connections from this machine."""
@@ -64,6 +68,10 @@ def monitor(
     # third of the time spent parsing a batch of records; docs/benchmarks.md).
     gc.collect()
     gc.freeze()
+    # A batch of records allocates some ten thousand containers that live until its response:
+    # at the default threshold (700) each batch set off a dozen young collections, each
+    # re-scanning the batch. Requests make few reference cycles; refcounting frees the rest.
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     uvicorn.run(
         app,
         host=settings.host,

@@ -104,3 +104,17 @@ def test_records_keep_their_documents_as_json_text_and_survive_a_downgrade(
     assert json.loads(back) == json.loads(document)
     upgrade(empty_engine)
     assert stored()[0] == "json"
+
+
+def test_records_are_found_by_request_id_alone_through_an_index(empty_engine: Engine) -> None:
+    """A label that names no model finds its records by request id alone (0007 made the unique
+    key lead with it and dropped the separate index); every other query names the model."""
+    from sqlalchemy import inspect
+
+    upgrade(empty_engine)
+    inspector = inspect(empty_engine)
+    leading = {i["column_names"][0] for i in inspector.get_indexes("records")} | {
+        u["column_names"][0] for u in inspector.get_unique_constraints("records")
+    }
+    assert leading == {"request_id", "model_id"}
+    assert inspector.get_foreign_keys("records") == []

@@ -87,6 +87,35 @@ def test_gzip_bodies_are_accepted(client: TestClient) -> None:
     assert response.json()["stored"] == 5
 
 
+def test_stored_values_read_back_exactly_as_sent(client: TestClient) -> None:
+    """The write paths format every column by hand (COPY text on PostgreSQL): what needs
+    escaping or exact digits must come back as sent."""
+    sent = [
+        make_record(
+            0,
+            request_id="a\\b",
+            version="v\\1",
+            timestamp="1970-01-01T00:00:00Z",
+            inputs={"path": "C:\\tmp\\x", "text": 'tab\tnew\nline "q" é ✓', "n": None},
+            outputs={"prediction": "a\\b", "probabilities": [0.1, 0.2]},
+            latency_ms=0.1 + 0.2,
+        ),
+        make_record(1, timestamp="2199-12-31T23:59:59.999999Z", latency_ms=86_400_000),
+        make_record(2, timestamp="2026-05-01T17:30:00.000001+05:30", variant="shadow"),
+    ]
+    response = client.post("/v1/records", json=batch(sent))
+    assert response.json()["stored"] == 3, response.text
+    state = client.app.state.driftloop  # type: ignore[attr-defined]
+    with state.sessions() as session:
+        rows = {r.request_id: r for r in session.scalars(select(RecordRow))}
+    for record in sent:
+        row = rows[record["request_id"]]
+        assert row.ts == datetime.fromisoformat(record["timestamp"])
+        assert (row.version, row.variant) == (record["version"], record["variant"])
+        assert (row.inputs, row.outputs) == (record["inputs"], record["outputs"])
+        assert row.latency_ms == record["latency_ms"]
+
+
 @pytest.mark.parametrize(
     ("override", "field"),
     [
