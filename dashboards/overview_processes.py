@@ -116,4 +116,18 @@ def processes() -> list[Item]:
             width=12,
             stack=True,
         ),
+        timeseries(
+            "Periodic jobs: time since last success",
+            "Seconds since each periodic job last succeeded on the leader, beside three of its "
+            "intervals: the DriftloopJobStale threshold.",
+            [
+                Q(
+                    "time() - max by (task) (driftloop_job_last_success_timestamp_seconds)",
+                    "{{task}}",
+                ),
+                Q("3 * max by (task) (driftloop_job_interval_seconds)", "{{task}} threshold"),
+            ],
+            unit="s",
+            width=12,
+        ),
     ]

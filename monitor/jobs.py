@@ -46,6 +46,7 @@ class JobRunner:
         self._scheduler: BackgroundScheduler | None = None
         self._lock_connection: Connection | None = None
         self._run_lock = threading.Lock()
+        self._attempted: set[str] = set()
 
     def add(self, name: str, interval: float, func: JobFunc) -> None:
         """Add a job; names are unique."""
@@ -94,6 +95,10 @@ class JobRunner:
         with self._run_lock:
             if not self.is_leader():
                 return
+            last_success = state.metrics.job_last_success.labels(name)
+            if name not in self._attempted:  # staleness counts from the first attempt
+                self._attempted.add(name)
+                last_success.set(state.clock.now().timestamp())
             start = time.perf_counter()
             try:
                 job.func(state)
@@ -102,6 +107,7 @@ class JobRunner:
                 state.metrics.job_runs.labels(name, "error").inc()
             else:
                 state.metrics.job_runs.labels(name, "ok").inc()
+                last_success.set(state.clock.now().timestamp())
             finally:
                 state.metrics.job_seconds.labels(name).observe(time.perf_counter() - start)
 
@@ -112,8 +118,10 @@ class JobRunner:
 
     def start(self) -> None:
         """Schedule every job in a background thread."""
+        state = self._require_state()
         scheduler = BackgroundScheduler(timezone="UTC")
         for job in self.jobs.values():
+            state.metrics.job_interval.labels(job.name).set(job.interval)
             scheduler.add_job(
                 self.run_job,
                 "interval",

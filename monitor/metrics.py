@@ -72,6 +72,19 @@ class MonitorMetrics:
             ["task", "result"],
             registry=registry,
         )
+        self.job_last_success = Gauge(
+            "driftloop_job_last_success_timestamp_seconds",
+            "Unix time of the task's last successful run on this leader; before the first, of "
+            "the first attempt (so a task that hangs from the start goes stale too).",
+            ["task"],
+            registry=registry,
+        )
+        self.job_interval = Gauge(
+            "driftloop_job_interval_seconds",
+            "How often the leader runs the task.",
+            ["task"],
+            registry=registry,
+        )
         self.job_seconds = Histogram(
             "driftloop_job_duration_seconds",
             "Time one periodic job run took, by task.",
