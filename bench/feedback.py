@@ -43,8 +43,8 @@ from sqlalchemy import Engine, create_engine, insert, text
 
 from driftloop.contract import Label, ModelRegistration
 from driftloop.feedback import labeled_rows, store_labels
-from driftloop.monitor.registry import get_model, register
 from driftloop.store import RecordRow, make_engine, make_sessionmaker, upgrade
+from driftloop.store.registry import get_model, register
 
 PG_ADMIN = os.environ.get(
     "DRIFTLOOP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -49,6 +49,12 @@ class Result:
     latencies: list[float]
     seconds: float
     errors: int
+    warmup_answered: int = 0
+
+    @property
+    def answered(self) -> int:
+        """Requests answered 200, warm-up included (each one must become a record)."""
+        return len(self.latencies) + self.warmup_answered
 
     def quantile(self, q: float) -> float:
         values = sorted(self.latencies)
@@ -92,13 +98,14 @@ async def _load(url: str, clients: int, seconds: float, warmup: float) -> Result
         f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
     ).encode() + BODY
     stop = time.perf_counter() + warmup
-    await asyncio.gather(*[_client(host, port, request, stop, []) for _ in range(clients)])
+    warm: list[float] = []
+    await asyncio.gather(*[_client(host, port, request, stop, warm) for _ in range(clients)])
     latencies: list[float] = []
     begin = time.perf_counter()
     errors = await asyncio.gather(
         *[_client(host, port, request, begin + seconds, latencies) for _ in range(clients)]
     )
-    return Result(latencies, time.perf_counter() - begin, sum(errors))
+    return Result(latencies, time.perf_counter() - begin, sum(errors), len(warm))
 
 
 def load(url: str, clients: int, seconds: float, warmup: float = 1.0) -> Result:
@@ -177,6 +184,19 @@ def wait_port(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer")
 
 
+def wait_stored(monitor_url: str, answered: dict[str, int], timeout: float = 60) -> dict[str, int]:
+    """Records the monitor holds per model, once it holds every answered one (or timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stored = {
+            m: httpx.get(f"{monitor_url}/v1/models/{m}").json().get("record_count", 0)
+            for m in answered
+        }
+        if all(stored[m] >= n for m, n in answered.items()) or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.5)
+
+
 def summary(runs: list[Result]) -> dict[str, float]:
     """Median over rounds of p50, p99 (ms) and throughput (req/s)."""
     summary: dict[str, float] = {
@@ -197,7 +217,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="driftloop-bench-sidecar-") as tmp:
         work = Path(tmp)
-        env = {"BENTOML_HOME": str(work / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
+        env = {
+            "BENTOML_HOME": str(work / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "True",
+            "XDG_STATE_HOME": str(work / "xdg-state"),
+        }  # the capture logs' default folder
         plain_tag, mw_tag = build(work, env)
         monitor = MonitorProcess(f"sqlite:///{work / 'bench.db'}", work).start()
         procs: list[Any] = []
@@ -258,11 +282,12 @@ def main() -> None:
                         runs.setdefault((name, clients), []).append(result)
                         requests = len(result.latencies) * (1 + 0.5 / args.seconds)
                         cpu.setdefault((name, clients), []).append(spent / max(requests, 1))
-            time.sleep(2.0)  # let the last batches reach the monitor
-            stored = {
-                m: httpx.get(f"{monitor.url}/v1/models/{m}").json().get("record_count", 0)
-                for m in ("bench-sidecar", "bench-mw", "bench-bare")
-            }
+            answered = {
+                model: sum(r.answered for (n, _), rs in runs.items() if n == name for r in rs)
+                for name, model in (("sidecar", "bench-sidecar"), ("middleware", "bench-mw"),
+                                    ("bare+sidecar", "bench-bare"))
+            }  # fmt: skip
+            stored = wait_stored(monitor.url, answered)
         finally:
             for proc in reversed(procs):
                 proc.stop()
@@ -285,8 +310,15 @@ def main() -> None:
                 "added_p99_ms": row["p99_ms"] - base["p99_ms"],
                 "throughput_ratio": row["rps"] / base["rps"],
             }
+    lost = {m: answered[m] - stored[m] for m in answered}
+    cpu_ratio = {
+        c: table[f"bare+sidecar@{c}"]["cpu_us_per_req"] / table[f"bare@{c}"]["cpu_us_per_req"]
+        for c in (1, 32)
+    }
     if args.json:
-        print(json.dumps({"runs": table, "vs_peer": comparisons, "stored": stored}, indent=2))
+        document = {"runs": table, "vs_peer": comparisons, "answered": answered,
+                    "stored": stored, "lost": lost, "cpu_ratio": cpu_ratio}  # fmt: skip
+        print(json.dumps(document, indent=2))
         return
     print(f"{args.rounds} rounds x {args.seconds:.0f} s per target, 1-row iris requests")
     print(f"{'target':<18}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}{'CPU us/req':>12}")
@@ -297,7 +329,14 @@ def main() -> None:
     for key, row in comparisons.items():
         print(f"{key:<18}{row['vs']:>8}{row['added_p50_ms']:>9.2f}{row['added_p99_ms']:>9.2f}"
               f"{row['throughput_ratio']:>8.2f}")  # fmt: skip
-    print(f"\nrecords stored by the monitor (warm-up requests included): {stored}")
+    print("\ncapture: the crash-safe on-disk log (default folder, fsync every 1 s)")
+    print(f"requests answered (warm-up included): {answered}")
+    print(f"records stored by the monitor: {stored}")
+    print(f"records lost (answered - stored): {lost}")
+    print(
+        f"sidecar CPU per request / bare app's: {cpu_ratio[1]:.1f}x at 1 client, "
+        f"{cpu_ratio[32]:.1f}x at 32 (target <= 5x)"
+    )
     side = comparisons["sidecar@32"]
     print(
         f"targets: added p50 < 1 ms (@1: {comparisons['sidecar@1']['added_p50_ms']:.2f} ms), "

@@ -5,21 +5,32 @@
 and ``dashboards/provisioning/`` the Grafana provisioning files.
 """
 
-from driftloop.dashboards.build import (
-    DASHBOARDS,
-    GRAFANA_DIR,
-    PROVISIONING_DIR,
-    RULE_TESTS_DIR,
-    RULES_DIR,
-    Change,
-    apply,
-    chart_files_dir,
-    generate,
-    plan,
-    rule_files,
-)
-from driftloop.dashboards.publish import Published, PublishError, connect, ensure_folder, publish
-from driftloop.dashboards.queries import PanelQuery, dashboard_queries
+from typing import TYPE_CHECKING
+
+from driftloop._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from driftloop.dashboards.build import (
+        DASHBOARDS,
+        GRAFANA_DIR,
+        PROVISIONING_DIR,
+        RULE_TESTS_DIR,
+        RULES_DIR,
+        Change,
+        apply,
+        chart_files_dir,
+        generate,
+        plan,
+        rule_files,
+    )
+    from driftloop.dashboards.publish import (
+        Published,
+        PublishError,
+        connect,
+        ensure_folder,
+        publish,
+    )
+    from driftloop.dashboards.queries import PanelQuery, dashboard_queries
 
 __all__ = [
     "DASHBOARDS",
@@ -41,3 +52,30 @@ __all__ = [
     "publish",
     "rule_files",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "driftloop.dashboards.build": (
+            "DASHBOARDS",
+            "GRAFANA_DIR",
+            "PROVISIONING_DIR",
+            "RULE_TESTS_DIR",
+            "RULES_DIR",
+            "Change",
+            "apply",
+            "chart_files_dir",
+            "generate",
+            "plan",
+            "rule_files",
+        ),
+        "driftloop.dashboards.publish": (
+            "Published",
+            "PublishError",
+            "connect",
+            "ensure_folder",
+            "publish",
+        ),
+        "driftloop.dashboards.queries": ("PanelQuery", "dashboard_queries"),
+    },
+)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grafana_foundation_sdk.builders import common as cb
-from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.builders import prometheus as prom
-from grafana_foundation_sdk.builders import stat as statb
-from grafana_foundation_sdk.builders import statetimeline
-from grafana_foundation_sdk.builders import table as tableb
-from grafana_foundation_sdk.builders import timeseries as tsb
-from grafana_foundation_sdk.models import common as cm
-from grafana_foundation_sdk.models import dashboard as dm
+from driftloop.extras import needs_extra
+
+with needs_extra("dashboards", "generating the Grafana dashboards"):
+    from grafana_foundation_sdk.builders import common as cb
+    from grafana_foundation_sdk.builders import dashboard as db
+    from grafana_foundation_sdk.builders import prometheus as prom
+    from grafana_foundation_sdk.builders import stat as statb
+    from grafana_foundation_sdk.builders import statetimeline
+    from grafana_foundation_sdk.builders import table as tableb
+    from grafana_foundation_sdk.builders import timeseries as tsb
+    from grafana_foundation_sdk.models import common as cm
+    from grafana_foundation_sdk.models import dashboard as dm
 
 Item = tsb.Panel | statb.Panel | tableb.Panel | statetimeline.Panel | db.Row
 """Something a dashboard section adds: a panel, or a row header."""

@@ -1,9 +1,9 @@
-"""Upload the dashboards to a Grafana server through its HTTP API (with grafana-client).
+"""Upload the dashboards to a Grafana server through its HTTP API (with httpx).
 
 Uses the long-standing endpoints every Grafana from 8 to 12 serves: ``GET /api/search`` with
 ``type=dash-folder`` to find the folder by title, ``POST /api/folders`` to create it, and
 ``POST /api/dashboards/db`` with ``overwrite: true`` so publishing twice updates in place (the
-dashboards have fixed uids).
+dashboards have fixed uids). Three calls do not need a Grafana client library.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError, GrafanaException
+import httpx
 
 import driftloop
 from driftloop.errors import DriftloopError
@@ -25,6 +24,19 @@ __all__ = ["PublishError", "Published", "connect", "ensure_folder", "folder_uid"
 
 class PublishError(DriftloopError, RuntimeError):
     """Grafana refused a request; the message names the request and Grafana's answer."""
+
+
+class _Refused(Exception):
+    """Grafana answered with an error: ``status_code`` and Grafana's ``message``."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        try:
+            message = str(response.json().get("message", ""))
+        except ValueError:
+            message = response.text[:200]
+        reason = response.reason_phrase or "error"
+        super().__init__(f"{response.status_code} {reason}: {message}".rstrip(": "))
+        self.status_code = response.status_code
 
 
 @dataclass(frozen=True)
@@ -38,14 +50,24 @@ class Published:
 
 
 @contextmanager
-def connect(url: str, token: str, *, timeout: float = 30.0) -> Iterator[GrafanaApi]:
-    """A Grafana client authenticated with a bearer ``token``; its connections close on exit."""
-    client = GrafanaApi.from_url(url, credential=token, timeout=timeout)
+def connect(url: str, token: str, *, timeout: float = 30.0) -> Iterator[httpx.Client]:
+    """An HTTP client for Grafana at ``url`` with a bearer ``token``; closed on exit."""
+    client = httpx.Client(
+        base_url=url.rstrip("/"),
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        timeout=httpx.Timeout(timeout),
+    )
     try:
         yield client
     finally:
-        # grafana-client has no close(); its HTTP session is the ``s`` of its low-level client.
-        client.client.s.close()
+        client.close()
+
+
+def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    response = client.request(method, path, **kwargs)
+    if response.is_error:
+        raise _Refused(response)
+    return response.json()
 
 
 def folder_uid(title: str) -> str:
@@ -54,28 +76,28 @@ def folder_uid(title: str) -> str:
     return (slug or "driftloop")[:40]
 
 
-def ensure_folder(client: GrafanaApi, title: str) -> str:
+def ensure_folder(client: httpx.Client, title: str) -> str:
     """The uid of the folder called ``title``, created when no folder has that title."""
     try:
-        hits = client.search.search_dashboards(query=title, type_="dash-folder")
+        hits = _call(client, "GET", "/api/search", params={"query": title, "type": "dash-folder"})
         for hit in hits:
             if hit.get("title") == title:
                 return str(hit["uid"])
         uid = folder_uid(title)
         try:
-            created = client.folder.create_folder(title, uid=uid)
-        except GrafanaClientError as exc:
+            created = _call(client, "POST", "/api/folders", json={"title": title, "uid": uid})
+        except _Refused as exc:
             if exc.status_code not in (409, 412):
                 raise
             # Created between the search and now (or the uid is taken): use what is there.
-            created = client.folder.get_folder(uid)
+            created = _call(client, "GET", f"/api/folders/{uid}")
         return str(created["uid"])
-    except (GrafanaException, OSError) as exc:  # OSError: connection errors of the HTTP client
+    except (_Refused, httpx.HTTPError, ValueError) as exc:  # HTTPError: connection, timeout
         raise PublishError(f"cannot find or create Grafana folder {title!r}: {exc}") from exc
 
 
 def publish(
-    client: GrafanaApi, dashboards: Iterable[dict[str, Any]], *, folder: str = "Driftloop"
+    client: httpx.Client, dashboards: Iterable[dict[str, Any]], *, folder: str = "Driftloop"
 ) -> list[Published]:
     """Create the folder if missing and upload every dashboard into it, overwriting by uid."""
     uid = ensure_folder(client, folder)
@@ -88,8 +110,8 @@ def publish(
             "message": f"published by driftloop {driftloop.__version__}",
         }
         try:
-            answer = client.dashboard.update_dashboard(body)
-        except (GrafanaException, OSError) as exc:
+            answer = _call(client, "POST", "/api/dashboards/db", json=body)
+        except (_Refused, httpx.HTTPError, ValueError) as exc:
             raise PublishError(
                 f"Grafana refused dashboard {dashboard.get('uid')!r} "
                 f"({dashboard.get('title')!r}): {exc}"

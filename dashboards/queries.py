@@ -14,6 +14,10 @@ GRAFANA_DEFAULTS = {
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "5m",
+    # The scope variables (dashboards/scope.py) default to "All".
+    "cluster": ".*",
+    "namespace": ".*",
+    "job": ".*",
 }
 _LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")

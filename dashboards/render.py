@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grafana_foundation_sdk.builders import dashboard as db
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from driftloop.extras import needs_extra
+
+with needs_extra("dashboards", "generating the Grafana dashboards"):
+    from grafana_foundation_sdk.builders import dashboard as db
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 BUILT_IN_ANNOTATION: dict[str, Any] = {
     "builtIn": 1,
@@ -68,7 +71,9 @@ def to_dict(
             variable["definition"] = variable["query"]
         for key in {"auto", "auto_count", "auto_min"} - _VARIABLE_ONLY.get(variable["type"], set()):
             variable.pop(key, None)
-    return data
+    from driftloop.dashboards.scope import scoped
+
+    return scoped(data)
 
 
 def to_json(data: dict[str, Any]) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 RATE = "$__rate_interval"
 """Range of every ``rate()``: at least four scrape intervals, as Grafana computes it."""
-MODELS = 'model=~"$model"'
-"""The models picked in a multi-value ``model`` variable."""
 ONE_MODEL = 'model="$model"'
 """The model of a single-value ``model`` variable."""
 VARIANTS = f'{ONE_MODEL}, variant=~"$variant", version=~"$version"'

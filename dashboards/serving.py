@@ -103,8 +103,8 @@ def build() -> dict[str, Any]:
         .with_panel(
             timeseries(
                 "Dropped records / s by reason",
-                "Records lost: queue_full, too_large, "
-                "capture_error, rejected, spool_full, shutdown.",
+                "Records not recorded: no_rows (no rows found in the request), not_json, "
+                "queue_full, too_large, capture_error, rejected, spool_full, shutdown.",
                 [
                     Q(
                         f"sum by (reason) (rate(driftloop_records_dropped_total{{{M}}}[{RI}]))"
@@ -113,6 +113,24 @@ def build() -> dict[str, Any]:
                     )
                 ],
                 unit="reqps",
+                width=12,
+            )
+        )
+        .with_panel(
+            timeseries(
+                "Requests recorded",
+                "Share of the requests with a body that became at least one record "
+                "(alert DriftloopCaptureRatioLow below 90 %); the rest are counted by reason "
+                "in the panel beside.",
+                [
+                    Q(
+                        "sum(rate(driftloop_capture_requests_total"
+                        f'{{{M}, result="recorded"}}[{RI}]))'
+                        f" / sum(rate(driftloop_capture_requests_total{{{M}}}[{RI}]))",
+                        "recorded",
+                    )
+                ],
+                unit="percentunit",
                 width=12,
             )
         )

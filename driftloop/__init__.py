@@ -5,38 +5,37 @@ the clock and the storage schema. The components are ``driftloop.serving``, ``dr
 and ``driftloop.feedback``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from driftloop.clock import Clock, FrozenClock, SystemClock
-from driftloop.contract import (
-    SCHEMA_VERSION,
-    Batch,
-    Feature,
-    FeatureKind,
-    Label,
-    Layout,
-    ModelRegistration,
-    ModelSchema,
-    Prediction,
-    PredictionKind,
-    Record,
-    Role,
-    Variant,
-    VersionSpec,
-)
-from driftloop.errors import (
-    ConfigurationError,
-    DatasetError,
-    DriftloopError,
-    UnknownModelError,
-    ValidationError,
-)
-from driftloop.settings import Scope, Settings, load_settings
+from driftloop._lazy import lazy_exports
 
-try:
-    __version__ = version("driftloop")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from driftloop._version import __version__
+    from driftloop.clock import Clock, FrozenClock, SystemClock
+    from driftloop.contract import (
+        SCHEMA_VERSION,
+        Batch,
+        Feature,
+        FeatureKind,
+        Label,
+        Layout,
+        ModelRegistration,
+        ModelSchema,
+        Prediction,
+        PredictionKind,
+        Record,
+        Role,
+        Variant,
+        VersionSpec,
+    )
+    from driftloop.errors import (
+        ConfigurationError,
+        DatasetError,
+        DriftloopError,
+        UnknownModelError,
+        ValidationError,
+    )
+    from driftloop.settings import Scope, Settings, load_settings
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -66,3 +65,35 @@ __all__ = [
     "__version__",
     "load_settings",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "driftloop._version": ("__version__",),
+        "driftloop.clock": ("Clock", "FrozenClock", "SystemClock"),
+        "driftloop.contract": (
+            "SCHEMA_VERSION",
+            "Batch",
+            "Feature",
+            "FeatureKind",
+            "Label",
+            "Layout",
+            "ModelRegistration",
+            "ModelSchema",
+            "Prediction",
+            "PredictionKind",
+            "Record",
+            "Role",
+            "Variant",
+            "VersionSpec",
+        ),
+        "driftloop.errors": (
+            "ConfigurationError",
+            "DatasetError",
+            "DriftloopError",
+            "UnknownModelError",
+            "ValidationError",
+        ),
+        "driftloop.settings": ("Scope", "Settings", "load_settings"),
+    },
+)

@@ -32,16 +32,34 @@ SCHEMA_VERSION: Final = 1
 ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 """A model name: letters, digits, ``_ . -``; safe in URLs, file names and Prometheus labels."""
 
+IDENTIFIER_CHARACTER = r"[\x21-\x7e]"
+"""One character of an identifier: printable ASCII, no space (the sidecar checks request ids with
+it too, before they become record ids)."""
+
 Identifier = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=rf"^{IDENTIFIER_CHARACTER}+$"),
 ]
 """Printable ASCII without spaces: request ids, versions, batch ids."""
 
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
-Timestamp = Annotated[AwareDatetime, Field(ge=_EARLIEST, lt=_LATEST)]
+Timestamp = Annotated[
+    AwareDatetime,
+    Field(
+        ge=_EARLIEST,
+        lt=_LATEST,
+        # JSON Schema has no range for date-times: the published schema says it with the year.
+        json_schema_extra={"pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9])-"},
+    ),
+]
 """An instant between 1970 and 2200 with its offset; records normalise it to UTC."""
+
+_NAMES: Final[dict[str, Any]] = {
+    "propertyNames": {"minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000]*$"}
+}
+"""JSON Schema of feature and output names (1 to 200 characters), as ``_storable`` checks."""
 
 NUL_FREE: Final = "nul_free"
 """Validation context key: the JSON being validated holds no ``\\u0000`` escape, so no string in
@@ -171,8 +189,8 @@ class Record(BaseModel):
     version: Identifier
     variant: Variant = Variant.champion
     timestamp: Timestamp
-    inputs: dict[str, Any]
-    outputs: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, Any] = Field(json_schema_extra=_NAMES)
+    outputs: dict[str, Any] = Field(default_factory=dict, json_schema_extra=_NAMES)
     latency_ms: float = Field(0.0, ge=0, le=86_400_000, allow_inf_nan=False)
     status: int = Field(200, ge=100, le=599)
 
@@ -250,7 +268,8 @@ def _identifiers(values: list[str]) -> bool:
     without spaces: joined by single spaces, the text must be printable ASCII whose only spaces
     are the joins."""
     text = " ".join(values)
-    return text.isascii() and text.isprintable() and text.count(" ") == len(values) - 1
+    spaces = max(len(values) - 1, 0)
+    return text.isascii() and text.isprintable() and text.count(" ") == spaces
 
 
 _RECORD_FIELDS = frozenset(Record.model_fields)
@@ -388,7 +407,8 @@ class Layout(BaseModel):
 
     ``input_path``/``output_path`` are dotted keys into the JSON body (empty: the body itself).
     Rows there may be a list of objects, a single object, or a 2-D array whose columns are
-    ``columns`` (for inputs) or the prediction itself (for outputs).
+    ``columns`` (for inputs) or the prediction itself (for outputs). ``protocol`` ``oip_v2``
+    reads Open Inference Protocol v2 tensors (rows along the first dimension) instead.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -396,6 +416,12 @@ class Layout(BaseModel):
     input_path: str = "inputs"
     output_path: str = ""
     columns: list[str] | None = None
+    protocol: Literal["json", "oip_v2"] = "json"
+    inferred: str | None = Field(
+        None,
+        description="How a sender found this layout when none was registered (openapi, oip_v2, "
+        "inputs, argument, records, object); None for a registered layout.",
+    )
 
 
 class ModelSchema(BaseModel):
@@ -405,7 +431,13 @@ class ModelSchema(BaseModel):
 
     features: list[Feature] = Field(default_factory=list)
     prediction: Prediction = Field(default_factory=Prediction)
-    layout: Layout = Field(default_factory=Layout)
+    layout: Layout | None = Field(
+        None, description="Where rows live on every route; None: senders infer it per route."
+    )
+    routes: dict[str, Layout] = Field(
+        default_factory=dict,
+        description="Layouts per route (path): registered ones win; senders report inferred ones.",
+    )
     label_column: str | None = Field(None, description="Label column in reference data.")
 
     @model_validator(mode="after")
@@ -428,6 +460,31 @@ class Role(StrEnum):
     champion = "champion"
     challenger = "challenger"
     retired = "retired"
+
+
+class RoutingMode(StrEnum):
+    """How a sidecar splits requests between champion and challenger (the routing policy's
+    ``mode``, shared by the monitor that writes it and the sidecar that follows it)."""
+
+    single = "single"
+    canary = "canary"
+    ab = "ab"
+    shadow = "shadow"
+
+
+class RolloutStatus(StrEnum):
+    """Where a rollout stands; ``active`` and ``paused`` still own the model's routing."""
+
+    active = "active"
+    paused = "paused"
+    promoted = "promoted"
+    rolled_back = "rolled_back"
+    superseded = "superseded"
+
+    @property
+    def open(self) -> bool:
+        """Still running (active or paused)."""
+        return self in (RolloutStatus.active, RolloutStatus.paused)
 
 
 class VersionSpec(BaseModel):

@@ -33,3 +33,14 @@ class UnknownModelError(DriftloopError, LookupError):
 
 class DatasetError(DriftloopError, ValueError):
     """A dataset file (Parquet or CSV) cannot be read or does not fit the model schema."""
+
+
+class MissingExtraError(DriftloopError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    def __init__(self, module: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs {module!r}, which is not installed: pip install 'driftloop[{extra}]'",
+            name=module,
+        )
+        self.extra = extra

@@ -19,6 +19,7 @@ class Scope(StrEnum):
 
     ingest = "ingest"
     feedback = "feedback"
+    read = "read"
     admin = "admin"
 
 
@@ -31,6 +32,20 @@ class IngestSettings(BaseModel):
     )
     max_records: int = Field(10_000, gt=0, description="Records in one batch.")
     max_reference_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Reference upload.")
+    max_models: int = Field(
+        100,
+        ge=0,
+        description="Models ingest may register on its own (unknown names in records); beyond "
+        "it a batch naming a new model gets 422. POST /v1/models (admin) may register more.",
+    )
+    max_versions_per_model: int = Field(
+        50,
+        ge=0,
+        description="Versions of one model ingest may register on its own; beyond it 422.",
+    )
+    max_versions_per_batch: int = Field(
+        100, gt=0, description="Distinct (model, version) pairs in one batch; beyond it 422."
+    )
 
 
 class DriftOverride(BaseModel):
@@ -42,6 +57,8 @@ class DriftOverride(BaseModel):
     materiality: float | None = Field(None, ge=0)
     drifted_share: float | None = Field(None, gt=0, le=1)
     window_minutes: int | None = Field(None, gt=0, le=366 * 24 * 60)
+    min_window_rows: int | None = Field(None, ge=1)
+    false_alarms_per_day: float | None = Field(None, gt=0)
 
 
 class DriftSettings(BaseModel):
@@ -60,6 +77,21 @@ class DriftSettings(BaseModel):
         "share of the range on each side.",
     )
     report_rows: int = Field(5000, gt=0, description="Recent records in a drift report.")
+    min_window_rows: int = Field(
+        30, ge=1, description="Fewer values than this in a window: numbers reported, no verdict."
+    )
+    series_ttl_minutes: int = Field(
+        120,
+        gt=0,
+        description="A version's drift series leave /metrics when its newest result is older "
+        "than this (no result is written for a window without records).",
+    )
+    false_alarms_per_day: float = Field(
+        0.25,
+        gt=0,
+        description="Budget of false dataset-drift alarms per model-day of minute-by-minute "
+        "checks on a stationary stream; sets the level of the job's dataset verdict.",
+    )
     models: dict[str, DriftOverride] = Field(
         default_factory=dict,
         description="Per-model overrides, as JSON: "
@@ -81,6 +113,31 @@ class JobSettings(BaseModel):
     interval_seconds: float = Field(60.0, gt=0, description="How often each model is evaluated.")
 
 
+class RetentionSettings(BaseModel):
+    """The leader's prune of rows older than ``retention_days`` (``driftloop db prune``)."""
+
+    enabled: bool = Field(True, description="Run the prune job on the leader.")
+    interval_seconds: float = Field(3600.0, gt=0, description="How often the prune job runs.")
+    batch_rows: int = Field(
+        5000,
+        gt=0,
+        le=30_000,  # SQLite binds at most 32,766 parameters in one statement
+        description="Rows deleted per committed transaction.",
+    )
+    pending_label_days: int | None = Field(
+        None,
+        gt=0,
+        description="How long a label no record joins (yet) is kept; default: retention_days.",
+    )
+    pause_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=60,
+        description="Wait between batches so waiting writers get the lock; default: 0.2 on "
+        "SQLite (its lock is not fair), 0 on PostgreSQL.",
+    )
+
+
 class WebhookSettings(BaseModel):
     """Delivery of retraining webhooks from the outbox (ARCHITECTURE §4)."""
 
@@ -97,6 +154,11 @@ class WebhookSettings(BaseModel):
     )
     deliver_interval_seconds: float = Field(1.0, gt=0, description="How often the outbox is read.")
     batch_size: int = Field(20, gt=0, description="Messages sent per run of the delivery job.")
+    allow_private_targets: bool = Field(
+        False,
+        description="Allow webhook URLs on link-local and cloud metadata addresses "
+        "(169.254.0.0/16, fe80::/10, metadata.google.internal); off by default.",
+    )
 
 
 class RetrainSettings(BaseModel):
@@ -127,6 +189,21 @@ class FeedbackSettings(BaseModel):
     bootstrap_resamples: int = Field(1000, ge=100, description="Resamples of bootstrap CIs.")
     min_segment_rows: int = Field(30, ge=1, description="Smaller segments are not compared.")
     max_segments: int = Field(20, ge=2, description="Segments per feature (the rest: other).")
+
+
+class EstimationSettings(BaseModel):
+    """Performance estimated before labels arrive (CBPE/DLE, docs/estimation.md)."""
+
+    enabled: bool = True
+    window_seconds: float = Field(
+        3600.0, gt=0, description="The recent window estimated, per version and variant."
+    )
+    max_rows: int = Field(
+        50_000, ge=100, description="Newest records of a window estimated at most (cost bound)."
+    )
+    ttl_seconds: float = Field(
+        60.0, ge=0, description="How long a model's estimate is reused (0: computed each read)."
+    )
 
 
 class RolloutSettings(BaseModel):
@@ -164,6 +241,89 @@ class RolloutSettings(BaseModel):
         60.0, ge=0, description="Records this soon after a weight change are not split-checked."
     )
     evaluate_interval_seconds: float = Field(60.0, gt=0, description="How often rollouts run.")
+    max_step_seconds: float | None = Field(
+        None, gt=0, description="Longest time on one step before the deadline (None: no limit)."
+    )
+    max_rollout_seconds: float | None = Field(
+        7 * 86400.0, gt=0, description="Longest rollout before the deadline (None: no limit)."
+    )
+    deadline_action: str = Field(
+        "rollback",
+        pattern=r"^(rollback|promote)$",
+        description="What a deadline does: rollback, or promote when nothing is failing.",
+    )
+    stratum_seconds: float = Field(
+        3600.0, gt=0, description="Canary rows are compared within steps and buckets this long."
+    )
+    label_horizon_seconds: float = Field(
+        0.0, ge=0, description="Rows younger than this wait until their labels are in."
+    )
+    latency_min_tail_rows: int = Field(
+        20, ge=5, description="Rows per arm beyond a latency quantile before it may decide."
+    )
+
+
+class MlflowSettings(BaseModel):
+    """The MLflow Model Registry integration: webhooks in, verdicts and lineage back."""
+
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking server base URL (verdicts and lineage are written here)."
+    )
+    tracking_token: str | None = Field(None, description="Bearer token for MLflow, if any.")
+    username: str | None = Field(None, description="Basic-auth user for MLflow, if any.")
+    password: str | None = Field(None, description="Basic-auth password for MLflow, if any.")
+    webhook_secret: str | None = Field(
+        None,
+        description="The secret given to MLflow's webhook; without it deliveries are refused.",
+    )
+    tolerance_seconds: float = Field(
+        300.0, gt=0, description="Deliveries whose timestamp is further from now are refused."
+    )
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description='Registered model name -> Driftloop model, as JSON: {"churn-prod": "churn"}. '
+        "A name not listed maps to the Driftloop model of the same name.",
+    )
+    url_template: str | None = Field(
+        None,
+        description="Where a registered version is served, with {name} (registered model), "
+        "{model} (Driftloop model) and {version}; a version tag driftloop.url wins.",
+    )
+    register_on: list[str] = Field(
+        default_factory=lambda: ["model_version.created"],
+        description="Events that register a version as the challenger: model_version.created, "
+        "model_version_tag.set (with challenger_tag), model_version_alias.created "
+        "(with challenger_alias).",
+    )
+    challenger_tag: str = Field(
+        "driftloop.challenger", description="Tag that, set to true, registers the version."
+    )
+    challenger_alias: str | None = Field(
+        None, description="Alias that, set on a version, registers it (e.g. candidate)."
+    )
+    start_rollout: bool = Field(True, description="Start the rollout when a version registers.")
+    champion_alias: str = Field("champion", description="Alias moved to a promoted version.")
+    in_rollout_alias: str | None = Field(
+        "challenger", description="Alias set while a version is in rollout (None: none)."
+    )
+    rolled_back_alias: str | None = Field(
+        "rolled-back", description="Alias moved to a rolled-back version (None: none)."
+    )
+    writeback_interval_seconds: float = Field(
+        5.0, gt=0, description="How often verdicts are looked for and queued for MLflow."
+    )
+    keep_deliveries_days: float = Field(
+        7.0, gt=0, description="How long received delivery ids are kept (replay refusal)."
+    )
+
+    @field_validator("register_on")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        known = ("model_version.created", "model_version_tag.set", "model_version_alias.created")
+        for event in value:
+            if event not in known:
+                raise ValueError(f"register_on: unknown event {event!r}; use {', '.join(known)}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -184,7 +344,13 @@ class Settings(BaseSettings):
         description='Bearer tokens and their scopes, as JSON: {"s3cret": ["ingest"]}. '
         "Empty means open API, allowed only on loopback.",
     )
-    retention_days: int = Field(30, gt=0, description="How long raw records are kept.")
+    retention_days: int = Field(
+        30,
+        gt=0,
+        description="How long raw records, their labels, drift profiles and flagged records are "
+        "kept (pruned by the leader; see docs/retention.md).",
+    )
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     webhook_url: str | None = Field(None, description="Default retraining webhook receiver.")
     webhook_secret: str | None = Field(None, description="Default webhook secret (whsec_...).")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
@@ -195,9 +361,21 @@ class Settings(BaseSettings):
         "./driftloop-snapshots",
         description="Default destination of dataset snapshots: a directory or an fsspec URL.",
     )
+    snapshot_allowed_prefixes: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes a snapshot request's `out` may name besides snapshot_dir, as "
+        'JSON: ["s3://ml-datasets/driftloop/"]. Chained URLs (::) and memory:// are refused.',
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the open (token-less) API answers besides the loopback names "
+        "(localhost, 127.0.0.1, ::1): guards against DNS rebinding. Ignored with tokens.",
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    estimation: EstimationSettings = Field(default_factory=EstimationSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -235,10 +413,25 @@ class CaptureSettings(BaseModel):
     )
     batch_records: int = Field(500, gt=0, le=10_000, description="Records per batch sent.")
     batch_age_seconds: float = Field(1.0, gt=0, description="Oldest record waits this long.")
-    spool_dir: str | None = Field(None, description="Disk spool; None keeps a memory buffer.")
+    spool_dir: str | None = Field(
+        None,
+        description="Folder of the crash-safe capture log; None: the default, "
+        "$XDG_STATE_HOME/driftloop/spool/<model>-<port> (~/.local/state without XDG).",
+    )
+    memory_spool: bool = Field(
+        False, description="Keep captured records in memory only (lost if the process dies)."
+    )
+    fsync_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="fsync the capture log this often (power loss); 0: on every request (slow). "
+        "A process crash loses nothing either way.",
+    )
     spool_max_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Oldest evicted beyond.")
     segment_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Spool segment file size.")
-    memory_spool_batches: int = Field(1_000, gt=0, description="Buffer without a spool dir.")
+    memory_spool_batches: int = Field(
+        1_000, gt=0, description="Unused since the capture log; memory spools hold queue_size."
+    )
     backoff_base_seconds: float = Field(0.5, gt=0, description="First retry delay.")
     backoff_max_seconds: float = Field(30.0, gt=0, description="Longest retry delay.")
     timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one POST to the monitor.")
@@ -275,3 +468,10 @@ class SidecarSettings(BaseSettings):
     max_connections: int = Field(512, gt=0, description="Connections per upstream.")
     shadow_concurrency: int = Field(32, gt=0, description="Shadow copies in flight at most.")
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    no_capture: bool = Field(
+        False, description="Route only, record nothing (the sidecar needs a monitor otherwise)."
+    )
+    openapi_paths: list[str] = Field(
+        default_factory=lambda: ["/docs.json", "/openapi.json"],
+        description="Where the champion's OpenAPI document is looked for (BentoML: /docs.json).",
+    )

@@ -18,12 +18,13 @@ from driftloop.feedback.labels import LabelResult, store_labels
 from driftloop.feedback.metrics import FeedbackMetrics, get_metrics
 from driftloop.feedback.performance import Options, performance
 from driftloop.feedback.snapshots import create_snapshot, get_snapshot
-from driftloop.monitor.api.body import LimitedRoute, gunzip_limited, read_limited
-from driftloop.monitor.auth import require
-from driftloop.monitor.reference import read_dataset
-from driftloop.monitor.registry import get_model
-from driftloop.monitor.state import MonitorState, get_state
+from driftloop.outbound import check_snapshot_destination
 from driftloop.settings import Scope
+from driftloop.store.reference import read_dataset
+from driftloop.store.registry import get_model
+from driftloop.web.auth import require
+from driftloop.web.body import LimitedRoute, gunzip_limited, read_limited
+from driftloop.web.state import MonitorState, get_state
 
 router = APIRouter(route_class=LimitedRoute, tags=["feedback"])
 
@@ -172,11 +173,17 @@ def post_dataset(
     wanted = body or SnapshotRequest()
     if wanted.since and wanted.until and wanted.since >= wanted.until:
         raise ValidationError(f"since {wanted.since} is not before until {wanted.until}")
+    settings = state.settings
+    out = settings.snapshot_dir
+    if wanted.out is not None:
+        out = check_snapshot_destination(
+            wanted.out, settings.snapshot_dir, settings.snapshot_allowed_prefixes
+        )
     with state.sessions.begin() as session:
         manifest = create_snapshot(
             session,
             get_model(session, name),
-            out=wanted.out or state.settings.snapshot_dir,
+            out=out,
             since=wanted.since,
             until=wanted.until,
             variant=wanted.variant.value if wanted.variant else None,

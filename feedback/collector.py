@@ -33,14 +33,26 @@ class PerformanceCollector(Collector):
 
     def __init__(self, latest: LatestResults) -> None:
         self.latest = latest
+        self._cached: tuple[int, list[Metric]] | None = None
 
     def describe(self) -> Iterable[Metric]:
         """Nothing up front: describing must not query the database at registration."""
         return []
 
     def collect(self) -> Iterable[Metric]:
-        """The metric families of the latest results."""
+        """The metric families of the latest results, built once per change of the results
+        (a scrape of 1,000 models otherwise spends most of its time rebuilding them)."""
+        version = self.latest.version  # read first: a reload in current() makes it stale
         results, pending = self.latest.current()
+        cached = self._cached
+        if cached is not None and cached[0] == version and version == self.latest.version:
+            yield from cached[1]
+            return
+        families = list(self._families(results, pending))
+        self._cached = (version, families)
+        yield from families
+
+    def _families(self, results: dict[str, dict[str, Any]], pending: int) -> Iterator[Metric]:
         value = GaugeMetricFamily(
             "driftloop_performance_value",
             "Live model performance on labeled predictions (class='' for whole-model metrics).",
@@ -80,6 +92,14 @@ class PerformanceCollector(Collector):
             "Best minus worst segment of a feature (segments with enough rows), absolute.",
             labels=[*GROUP, "metric", "feature"],
         )
+        gap_bounds = {
+            side: GaugeMetricFamily(
+                f"driftloop_performance_segment_gap_{side}",
+                f"{side.capitalize()} bound of the segment gap's interval (Bonferroni over pairs).",
+                labels=[*GROUP, "metric", "feature"],
+            )
+            for side in ("lower", "upper")
+        }
         for labels, group in _groups(results):
             for name, m in group.get("metrics", {}).items():
                 self._add(value, lower, upper, samples, [*labels, name, ""], m)
@@ -90,11 +110,12 @@ class PerformanceCollector(Collector):
             if share is not None:
                 coverage.add_metric(labels, share)
             histogram = group.get("label_latency_seconds", {})
-            buckets = [
-                (str(b), histogram.get("buckets", {}).get(str(b), 0)) for b in LATENCY_BUCKETS
-            ]
-            buckets.append(("+Inf", histogram.get("count", 0)))
-            latency.add_metric(labels, buckets, histogram.get("sum", 0.0))
+            if histogram.get("count"):  # no labels in the window: no 16 empty series
+                buckets = [
+                    (str(b), histogram.get("buckets", {}).get(str(b), 0)) for b in LATENCY_BUCKETS
+                ]
+                buckets.append(("+Inf", histogram.get("count", 0)))
+                latency.add_metric(labels, buckets, histogram.get("sum", 0.0))
             for feature, view in group.get("segments", {}).items():
                 metric_name = view["metric"]
                 for segment, m in view["segments"].items():
@@ -104,6 +125,9 @@ class PerformanceCollector(Collector):
                     seg_samples.add_metric(seg_labels, m["n"])
                 if view.get("gap"):
                     gap.add_metric([*labels, metric_name, feature], view["gap"]["value"])
+                    for side, family in gap_bounds.items():
+                        if view["gap"].get(side) is not None:
+                            family.add_metric([*labels, metric_name, feature], view["gap"][side])
         computed = GaugeMetricFamily(
             "driftloop_performance_computed_timestamp_seconds",
             "When the live performance of a model was last computed (Unix time).",
@@ -119,6 +143,7 @@ class PerformanceCollector(Collector):
             value=pending,
         )
         yield from (value, lower, upper, samples, coverage, latency, seg_value, seg_samples, gap)
+        yield from gap_bounds.values()
         yield from (computed, waiting)
 
     @staticmethod
@@ -136,4 +161,5 @@ class PerformanceCollector(Collector):
             lower.add_metric(labels, m["lower"])
         if m.get("upper") is not None:
             upper.add_metric(labels, m["upper"])
-        samples.add_metric(labels, m.get("n", 0))
+        if m.get("n") or m.get("value") is not None:  # series only for metrics with data
+            samples.add_metric(labels, m.get("n", 0))

@@ -20,8 +20,8 @@ from driftloop.feedback.join import label_count
 from driftloop.feedback.metrics import FeedbackMetrics
 from driftloop.feedback.performance import Options, windowed
 from driftloop.feedback.results import LatestResults, compute_all, stored_result
-from driftloop.monitor.state import MonitorState
 from driftloop.store import LabelRow, Model
+from driftloop.web.state import MonitorState
 
 JOB_NAME = "feedback.performance"
 
@@ -30,7 +30,6 @@ def install(app: FastAPI, state: MonitorState) -> None:
     """Plug the feedback component into the monitor app."""
     latest = LatestResults(state.sessions, ttl=min(15.0, state.settings.jobs.interval_seconds))
     app.state.feedback_metrics = FeedbackMetrics(state.registry)
-    app.state.feedback_results = latest
     state.registry.register(PerformanceCollector(latest))
     app.include_router(api.router)
     state.jobs.add(JOB_NAME, state.settings.jobs.interval_seconds, lambda s: compute_all(s, latest))

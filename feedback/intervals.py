@@ -9,12 +9,23 @@ Which interval for which metric (``method`` in every result):
   only through the confusion matrix, so resampling rows with replacement is exactly drawing a
   multinomial confusion matrix with the observed cell frequencies: ``B`` resamples cost
   ``O(B * K^2)`` whatever the number of rows. Percentile interval.
-- ``normal``: means of per-row losses (MAE, log loss) and, through a monotone transform, RMSE
-  (the normal interval of the mean squared error, square-rooted).
-- ``delta``: R^2 = 1 - mean(e^2) / mean((y - mean y)^2), delta method on the two means.
-- ``delong``: ROC AUC, normal with the DeLong variance; for the macro one-vs-rest AUC of several
-  classes the per-row influence of every class's AUC is averaged and squared, which is DeLong's
-  estimate extended to a sum of AUCs on the same rows.
+- ``normal``: means of per-row losses (MAE, log loss).
+- ``bootstrap-t``: RMSE and R^2, studentized bootstrap (rows resampled) on the log of the MSE
+  and of 1 - R^2, with delta-method standard errors per resample. The normal interval of the
+  MSE covered 54-82 % and the delta method for R^2 64-87 % with skewed errors; percentile and
+  BCa bootstraps still fell to 74-90 %. Bootstrap-t reaches 0.95 with exponential errors from
+  200 rows; with lognormal errors (squared errors of extreme kurtosis) it still covers only
+  about 0.86 at 50-200 rows: no resampling interval is reliable there.
+  Above ``BOOTSTRAP_MAX_ROWS`` rows the asymptotic intervals (``normal``, ``delta``) are used.
+- ``delong-logit``: ROC AUC, DeLong's variance on the logit scale (an interval that stays inside
+  (0, 1) and is not symmetric near the ends); for the macro one-vs-rest AUC of several classes
+  the per-row influence of every class's AUC is averaged and squared, which is DeLong's estimate
+  extended to a sum of AUCs on the same rows. No interval with fewer than ``MIN_AUC_CLASS_ROWS``
+  positives or negatives of a class (the value is reported, the bounds are None).
+- ``newcombe-bonferroni`` / ``welch-bonferroni``: the gap between the best and the worst segment,
+  a difference of two proportions (Newcombe's hybrid score interval) or of two means (Welch), at
+  a confidence Bonferroni-adjusted over every pair of segments, since the pair was picked by the
+  data.
 """
 
 from __future__ import annotations
@@ -27,6 +38,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import rankdata
+
+BOOTSTRAP_MAX_ROWS = 20_000
+"""Above this many rows RMSE and R^2 use their asymptotic intervals (already accurate there)."""
+MIN_AUC_CLASS_ROWS = 25
+"""Fewest positives and negatives for which an AUC interval is reported."""
 
 Metric = dict[str, Any]
 """``{"value", "lower", "upper", "n", "method"}``; bounds are None when undefined."""
@@ -82,6 +98,156 @@ def normal_mean(values: NDArray[np.float64], confidence: float) -> Metric:
         return metric(mean, None, None, n, "normal")
     half = z_value(confidence) * float(values.std(ddof=1)) / math.sqrt(n)
     return metric(mean, mean - half, mean + half, n, "normal")
+
+
+def _resample_means(
+    columns: NDArray[np.float64], resamples: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Means of each column (rows x c) over ``resamples`` row resamples: (resamples, c)."""
+    n = columns.shape[0]
+    out = np.empty((resamples, columns.shape[1]))
+    chunk = max(1, 2_000_000 // max(n, 1))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        index = rng.integers(0, n, size=(size, n))
+        out[start : start + size] = columns[index].mean(axis=1)
+    return out
+
+
+def _studentized(
+    point: float,
+    se: float,
+    replicates: NDArray[np.float64],
+    replicate_se: NDArray[np.float64],
+    confidence: float,
+) -> tuple[float, float] | None:
+    """Bootstrap-t bounds of a statistic on its (already transformed) scale, widened to the
+    normal interval on that scale where it is wider (skewed samples can leave the bootstrap-t
+    quantiles too short on one side; the union covers at least as often as either)."""
+    ok = np.isfinite(replicates) & np.isfinite(replicate_se) & (replicate_se > 0)
+    if ok.sum() < 10 or not se > 0:
+        return None
+    t = (replicates[ok] - point) / replicate_se[ok]
+    tail = (1 - confidence) / 2
+    t_lo, t_hi = np.quantile(t, [tail, 1 - tail])
+    z = z_value(confidence)
+    return min(point - float(t_hi) * se, point - z * se), max(
+        point - float(t_lo) * se, point + z * se
+    )
+
+
+def _log_mean_se(means: NDArray[np.float64], n: int) -> tuple[float, float, float, float]:
+    """Delta-method pieces from means of (a, c, a^2, c^2, a*c): log a - log c and its se."""
+    a, c, aa, cc, ac = means
+    var_a, var_c, cov = aa - a * a, cc - c * c, ac - a * c
+    value = math.log(a) - math.log(c) if c > 0 else math.log(a)
+    if c > 0:
+        var = (var_a / (a * a) + var_c / (c * c) - 2 * cov / (a * c)) / n
+    else:
+        var = var_a / (a * a) / n
+    return value, math.sqrt(max(var, 0.0)), a, c
+
+
+def _log_scale_replicates(
+    means: NDArray[np.float64], n: int, with_c: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    a, c, aa, cc, ac = (means[:, i] for i in range(5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = (aa - a * a) / (a * a)
+        value = np.log(a)
+        if with_c:
+            var = var + (cc - c * c) / (c * c) - 2 * (ac - a * c) / (a * c)
+            value = value - np.log(c)
+        return value, np.sqrt(np.maximum(var, 0.0) / n)
+
+
+def rmse_bootstrap(
+    errors: NDArray[np.float64], confidence: float, resamples: int, rng: np.random.Generator
+) -> Metric:
+    """Root mean squared error with a bootstrap-t interval on the log of the MSE (normal
+    interval above the row cap). Squared errors are skewed; the log scale and studentizing are
+    what keep the coverage where percentile and BCa intervals fall short."""
+    n = len(errors)
+    if n < 10 or n > BOOTSTRAP_MAX_ROWS:
+        return rmse(errors, confidence)
+    a = errors * errors
+    ones = np.ones(n)
+    columns = np.column_stack([a, ones, a * a, ones, a])
+    point = float(a.mean())
+    if point <= 0:
+        return metric(0.0, None, None, n, "bootstrap-t")
+    _log_mse, se, _, _ = _log_mean_se(columns.mean(axis=0), n)
+    se = math.sqrt(max(float(columns[:, 2].mean()) - point * point, 0.0) / n) / point
+    replicates, replicate_se = _log_scale_replicates(
+        _resample_means(columns, resamples, rng), n, False
+    )
+    bounds = _studentized(math.log(point), se, replicates, replicate_se, confidence)
+    root = math.sqrt(point)
+    if bounds is None:
+        return metric(root, None, None, n, "bootstrap-t")
+    return metric(root, math.exp(bounds[0] / 2), math.exp(bounds[1] / 2), n, "bootstrap-t")
+
+
+def r2_bootstrap(
+    y: NDArray[np.float64],
+    errors: NDArray[np.float64],
+    confidence: float,
+    resamples: int,
+    rng: np.random.Generator,
+) -> Metric:
+    """R^2 with a bootstrap-t interval on log(1 - R^2) = log MSE - log var(y) (delta method
+    above the row cap)."""
+    n = len(y)
+    if n < 10 or n > BOOTSTRAP_MAX_ROWS:
+        return r2(y, errors, confidence)
+    yc = y - y.mean()
+    a, c = errors * errors, yc * yc
+    if c.mean() <= 0:
+        return metric(None, None, None, n, "bootstrap-t")
+    point = 1 - float(a.mean() / c.mean())
+    if a.mean() <= 0:
+        return metric(point, None, None, n, "bootstrap-t")
+    columns = np.column_stack([a, c, a * a, c * c, a * c])
+    value, se, _, _ = _log_mean_se(columns.mean(axis=0), n)
+    replicates, replicate_se = _log_scale_replicates(
+        _resample_means(columns, resamples, rng), n, True
+    )
+    bounds = _studentized(value, se, replicates, replicate_se, confidence)
+    if bounds is None:
+        return metric(point, None, None, n, "bootstrap-t")
+    # 1 - R^2 = exp(value): the upper bound of the log gives the lower bound of R^2.
+    return metric(point, 1 - math.exp(bounds[1]), 1 - math.exp(bounds[0]), n, "bootstrap-t")
+
+
+def difference_interval(
+    best: Metric,
+    worst: Metric,
+    best_values: NDArray[np.float64],
+    worst_values: NDArray[np.float64],
+    proportion: bool,
+    confidence: float,
+    pairs: int,
+) -> tuple[float | None, float | None, str]:
+    """Interval of ``best - worst`` at ``confidence`` Bonferroni-adjusted over ``pairs``."""
+    adjusted = 1 - (1 - confidence) / max(pairs, 1)
+    if proportion:
+        a = wilson(float(best_values.sum()), best_values.size, adjusted)
+        b = wilson(float(worst_values.sum()), worst_values.size, adjusted)
+        p1, p2 = float(a["value"]), float(b["value"])
+        l1, u1, l2, u2 = a["lower"], a["upper"], b["lower"], b["upper"]
+        d = p1 - p2
+        lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+        upper = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+        return max(-1.0, lower), min(1.0, upper), "newcombe-bonferroni"
+    if best_values.size < 2 or worst_values.size < 2:
+        return None, None, "welch-bonferroni"
+    d = float(best_values.mean() - worst_values.mean())
+    se = math.sqrt(
+        float(best_values.var(ddof=1)) / best_values.size
+        + float(worst_values.var(ddof=1)) / worst_values.size
+    )
+    half = z_value(adjusted) * se
+    return d - half, d + half, "welch-bonferroni"
 
 
 def rmse(errors: NDArray[np.float64], confidence: float) -> Metric:
@@ -164,16 +330,28 @@ def macro_auc(codes: NDArray[np.int64], scores: NDArray[np.float64], confidence:
     n, k = scores.shape
     columns = [1] if k == 2 else list(range(k))
     aucs, influence = [], np.zeros(n)
+    fewest = n
     for column in columns:
         positive = codes == column
         if positive.all() or not positive.any():
             continue
+        fewest = min(fewest, int(positive.sum()), int((~positive).sum()))
         auc, row_influence = auc_with_influence(positive, scores[:, column])
         aucs.append(auc)
         influence += row_influence
+    method = "delong-logit"
     if not aucs:
-        return metric(None, None, None, n, "delong")
+        return metric(None, None, None, n, method)
     value = float(np.mean(aucs))
+    if fewest < MIN_AUC_CLASS_ROWS:
+        return metric(value, None, None, n, method)
     se = math.sqrt(float(((influence / len(aucs)) ** 2).sum()))
-    half = z_value(confidence) * se
-    return metric(value, max(0.0, value - half), min(1.0, value + half), n, "delong")
+    # On the logit scale: d logit(A) = dA / (A (1 - A)); an AUC of 0 or 1 gets a tiny offset so
+    # the interval still opens towards the inside.
+    eps = 0.5 / fewest
+    centre = min(max(value, eps), 1 - eps)
+    logit = math.log(centre / (1 - centre))
+    half = z_value(confidence) * max(se, 1e-12) / (centre * (1 - centre))
+    lower = 1 / (1 + math.exp(-(logit - half)))
+    upper = 1 / (1 + math.exp(-(logit + half)))
+    return metric(value, min(lower, value), max(upper, value), n, method)

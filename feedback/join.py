@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    and_,
     case,
     cast,
     func,
@@ -127,16 +128,37 @@ class _Query:
         self._add(name, value)
         self._add(f"{name}:kind", kind)
 
-    def select(self, model: Model, since: datetime | None, until: datetime | None) -> Select[Any]:
-        statement = (
-            select(*(c.label(f"c{i}") for i, c in enumerate(self.columns.values())))
-            .select_from(RecordRow)
-            .join(LabelRow, LabelRow.request_id == RecordRow.request_id)
-            .where(
-                RecordRow.model_id == model.id,
-                LabelRow.model_id.in_([model.id, PENDING_MODEL]),
+    def select(
+        self,
+        model: Model,
+        since: datetime | None,
+        until: datetime | None,
+        *,
+        unlabeled: bool = False,
+    ) -> Select[Any]:
+        columns = select(*(c.label(f"c{i}") for i, c in enumerate(self.columns.values())))
+        if unlabeled:
+            # Every record, with its label where there is one (null label columns where not).
+            statement = (
+                columns.select_from(RecordRow)
+                .outerjoin(
+                    LabelRow,
+                    and_(
+                        LabelRow.request_id == RecordRow.request_id,
+                        LabelRow.model_id.in_([model.id, PENDING_MODEL]),
+                    ),
+                )
+                .where(RecordRow.model_id == model.id)
             )
-        )
+        else:
+            statement = (
+                columns.select_from(RecordRow)
+                .join(LabelRow, LabelRow.request_id == RecordRow.request_id)
+                .where(
+                    RecordRow.model_id == model.id,
+                    LabelRow.model_id.in_([model.id, PENDING_MODEL]),
+                )
+            )
         # Bound as aware UTC datetimes: ADBC binds parameters without SQLAlchemy's processors.
         if since is not None:
             statement = statement.where(RecordRow.ts >= utc(since))
@@ -339,6 +361,35 @@ def labeled_rows(
         raw = fetch_rows(session, statement, list(query.columns), progress)
     if progress is not None:
         progress(total, total)
+    return query.frame(raw)
+
+
+def window_rows(
+    session: Session,
+    model: Model,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    variant: str | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """One row per record of ``model`` in ``[since, until)``, labeled or not: the columns of
+    :func:`labeled_rows` (``label`` and ``label_ts`` missing where no label arrived yet), so
+    performance can be estimated on the whole window before the labels come.
+
+    With ``limit``, only the newest ``limit`` records by prediction time (the cost bound of a
+    busy model's window)."""
+    schema = ModelSchema.model_validate(model.schema)
+    query = _Query(schema, session.get_bind().dialect.name)
+    statement = query.select(model, since, until, unlabeled=True)
+    if variant is not None:
+        statement = statement.where(RecordRow.variant == variant)
+    if limit is not None:
+        statement = statement.order_by(RecordRow.ts.desc()).limit(limit)
+    if query.x.postgres:
+        raw = fetch_arrow(session, statement, list(query.columns), None)
+    else:
+        raw = fetch_rows(session, statement, list(query.columns), None)
     return query.frame(raw)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from driftloop.contract import FeatureKind, ModelSchema, PredictionKind
 from driftloop.feedback.classification import classification_metrics, score_metrics
-from driftloop.feedback.intervals import Metric, normal_mean, wilson
+from driftloop.feedback.intervals import Metric, difference_interval, normal_mean, wilson
 from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
 from driftloop.feedback.labels import Conformer
 from driftloop.feedback.regression import regression_metrics
@@ -161,7 +161,9 @@ def _group(
     rng = np.random.default_rng(options.seed)
     per_class: dict[str, Any] = {}
     if schema.prediction.kind is PredictionKind.regression:
-        metrics = regression_metrics(y_true, y_pred, confidence=options.confidence)
+        metrics = regression_metrics(
+            y_true, y_pred, confidence=options.confidence, resamples=options.resamples, rng=rng
+        )
     else:
         metrics, per_class = classification_metrics(
             y_true, y_pred, confidence=options.confidence, resamples=options.resamples, rng=rng
@@ -237,8 +239,10 @@ def _segments(
         keys = _segment_keys(frame[column], feature.kind is FeatureKind.numerical, options)
         codes, uniques = pd.factorize(keys.to_numpy())
         segments: dict[str, Metric] = {}
+        parts: dict[str, np.ndarray[Any, Any]] = {}
         for code, key in sorted(enumerate(uniques), key=lambda item: str(item[1])):
             part = values[(codes == code) & known]
+            parts[str(key)] = part
             segments[str(key)] = (
                 normal_mean(part, options.confidence)
                 if regression
@@ -255,10 +259,29 @@ def _segments(
                 comparable, key=lambda k: comparable[k]["value"], reverse=not regression
             )
             best, worst = ranked[0], ranked[-1]
+            pairs = len(comparable) * (len(comparable) - 1) // 2
+            lower, upper, method = difference_interval(
+                comparable[best],
+                comparable[worst],
+                parts[best],
+                parts[worst],
+                not regression,
+                options.confidence,
+                pairs,
+            )
+            sign = 1.0 if not regression else -1.0  # the gap is best minus worst, made positive
+            bounds = (
+                (None, None)
+                if lower is None or upper is None
+                else tuple(sorted((sign * lower, sign * upper)))
+            )
             gap = {
                 "best": best,
                 "worst": worst,
                 "value": abs(comparable[best]["value"] - comparable[worst]["value"]),
+                "lower": bounds[0],
+                "upper": bounds[1],
+                "method": method,
             }
         out[feature.name] = {"metric": name, "segments": segments, "gap": gap}
     return out

@@ -20,7 +20,7 @@ from driftloop.store import LabelRow, Model, PerformanceResultRow
 from driftloop.store.feedback import PENDING_MODEL
 
 if TYPE_CHECKING:
-    from driftloop.monitor.state import MonitorState
+    from driftloop.web.state import MonitorState
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,14 @@ class LatestResults:
         self._pending = 0
         self._loaded = float("-inf")
         self._lock = threading.Lock()
+        self.version = 0
+        """Changes whenever the results or the pending count change (scrapes cache by it)."""
 
     def put(self, results: dict[str, dict[str, Any]], pending: int) -> None:
         """Replace the results with freshly computed ones."""
         with self._lock:
+            if results != self._results or pending != self._pending:
+                self.version += 1
             self._results = dict(results)
             self._pending = pending
             self._loaded = time.monotonic()
@@ -82,17 +86,46 @@ def stored_result(session: Session, model: Model) -> dict[str, Any] | None:
     return None if row is None else row.result
 
 
+BUDGET_SHARE = 0.5
+"""Share of the job's interval one run may spend; the models left wait for the next run."""
+
+
 def compute_all(state: MonitorState, latest: LatestResults) -> None:
-    """The periodic job: every model's windowed performance, stored and cached."""
+    """The periodic job: every model's windowed performance, stored and cached.
+
+    Bounded: a run computes the least recently computed models first and stops once it has spent
+    ``BUDGET_SHARE`` of the interval, so its cost never grows past the interval with the number
+    of models; the rest go first next run (``driftloop_performance_computed_timestamp_seconds``
+    shows each model's age). Each model is computed in a read transaction and stored in a short
+    write one, so ingest is not held behind the computation (SQLite's write lock).
+    """
     settings = state.settings.feedback
     options = Options.from_settings(settings)
     now = state.clock.now()
+    budget = BUDGET_SHARE * state.settings.jobs.interval_seconds
     with state.sessions() as session:
         models = list(session.scalars(select(Model).order_by(Model.name)))
-    for model in models:
+        computed = dict(
+            session.execute(
+                select(PerformanceResultRow.model_id, PerformanceResultRow.computed_at)
+            ).all()
+        )
+    models.sort(key=lambda m: (m.id in computed, computed.get(m.id) or now))
+    started = time.monotonic()
+    for position, model in enumerate(models):
+        if position and time.monotonic() - started > budget:
+            log.warning(
+                "performance job: %d of %d models wait for the next run (this run used its "
+                "budget of %.0f s); raise DRIFTLOOP_JOBS__INTERVAL_SECONDS if results age",
+                len(models) - position,
+                len(models),
+                budget,
+            )
+            break
         try:
-            with state.sessions.begin() as session:
+            with state.sessions() as session:
                 result = windowed(session, model, now, settings.windows_seconds, options)
+            with state.sessions.begin() as session:
                 row = session.get(PerformanceResultRow, model.id)
                 if row is None:
                     session.add(

@@ -32,7 +32,6 @@ from driftloop.store import Model, SnapshotRow
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stages ``fetch``, ``build``, ``write``."""
 
-META_COLUMNS = ["source", "request_id", "version", "variant", "ts", "label"]
 VARIANT_PREFERENCE = {"champion": 0, "challenger": 1, "shadow": 2}
 
 
@@ -68,7 +67,7 @@ def _reference(
     session: Session, model: Model, schema: ModelSchema, features: list[str]
 ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
     # Imported here: driftloop.monitor's package imports the app, which installs this component.
-    from driftloop.monitor.reference import latest_reference, load_reference
+    from driftloop.store.reference import latest_reference, load_reference
 
     stored = latest_reference(session, model)
     frame = load_reference(session, model)

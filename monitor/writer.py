@@ -9,7 +9,6 @@ and tells exactly which rows are new. This is several times faster than an ORM o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ import msgspec
 from sqlalchemy.orm import Session
 
 from driftloop.contract import Record, document_json
+from driftloop.store.records import StoredRecord
 
 _encode = msgspec.json.Encoder().encode
 
@@ -48,23 +48,6 @@ _MOVE = (
     f"INSERT INTO records ({_COLS}) SELECT {_COLS} FROM records_stage WHERE true "
     "ON CONFLICT (model_id, request_id, variant) DO NOTHING RETURNING id, request_id, variant"
 )
-
-
-@dataclass(slots=True)
-class StoredRecord:
-    """A record as stored: the columns of ``records``, without an ORM object's overhead."""
-
-    id: int
-    model_id: int
-    version: str
-    variant: str
-    request_id: str
-    ts: datetime
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    latency_ms: float
-    status: int
-    received_at: datetime
 
 
 def insert_new(

@@ -6,15 +6,21 @@ Evidently, and ``prometheus_client`` only when metrics are created (after BentoM
 its multiprocess mode in a worker).
 """
 
-from driftloop.serving.capture import Captured, RecordShape, extract_records
-from driftloop.serving.middleware import DriftloopMiddleware
-from driftloop.serving.policy import PolicyPoller
-from driftloop.serving.proxy import ProxyApp
-from driftloop.serving.routing import Decision, Mode, RoutingPolicy, Upstream, choose
-from driftloop.serving.shipper import Shipper
-from driftloop.serving.sidecar import Sidecar, make_shipper, run_sidecar
-from driftloop.serving.sink import HttpSink, Outcome, Sink
-from driftloop.serving.spool import DiskSpool, MemorySpool, Spool
+from typing import TYPE_CHECKING
+
+from driftloop._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from driftloop.serving.capture import Captured, RecordShape, extract_records, records_from
+    from driftloop.serving.layout import infer_layout, layouts_from_openapi
+    from driftloop.serving.middleware import DriftloopMiddleware
+    from driftloop.serving.policy import PolicyPoller
+    from driftloop.serving.proxy import ProxyApp
+    from driftloop.serving.routing import Decision, Mode, RoutingPolicy, Upstream, choose
+    from driftloop.serving.shipper import Shipper
+    from driftloop.serving.sidecar import Sidecar, make_shipper, run_sidecar
+    from driftloop.serving.sink import HttpSink, Outcome, Sink
+    from driftloop.serving.spool import DiskSpool, MemorySpool, Spool
 
 __all__ = [
     "Captured",
@@ -36,6 +42,25 @@ __all__ = [
     "Upstream",
     "choose",
     "extract_records",
+    "infer_layout",
+    "layouts_from_openapi",
     "make_shipper",
+    "records_from",
     "run_sidecar",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "driftloop.serving.capture": ("Captured", "RecordShape", "extract_records", "records_from"),
+        "driftloop.serving.layout": ("infer_layout", "layouts_from_openapi"),
+        "driftloop.serving.middleware": ("DriftloopMiddleware",),
+        "driftloop.serving.policy": ("PolicyPoller",),
+        "driftloop.serving.proxy": ("ProxyApp",),
+        "driftloop.serving.routing": ("Decision", "Mode", "RoutingPolicy", "Upstream", "choose"),
+        "driftloop.serving.shipper": ("Shipper",),
+        "driftloop.serving.sidecar": ("Sidecar", "make_shipper", "run_sidecar"),
+        "driftloop.serving.sink": ("HttpSink", "Outcome", "Sink"),
+        "driftloop.serving.spool": ("DiskSpool", "MemorySpool", "Spool"),
+    },
+)

@@ -1,8 +1,10 @@
 """Turn one captured request/response pair into records (ARCHITECTURE §3).
 
-Runs off the request path, in the shipper's thread. Rows are located with the model schema's
-:class:`~driftloop.contract.Layout`: a list of objects, a single object, a column-oriented object
-or a 2-D array with declared column names; predictions and scores come from the response.
+Runs off the request path, in the shipper's thread. Rows are located with a
+:class:`~driftloop.contract.Layout` (registered, or inferred per route by
+:mod:`driftloop.serving.layout`): a list of objects, a single object, a column-oriented object,
+a split object, a 2-D array with declared column names, or OIP v2 tensors; predictions and
+scores come from the response (a bare list, ``{"prediction": ...}``, OIP v2 ``outputs``).
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from driftloop.contract import Layout, Prediction
+from driftloop.contract import Layout, ModelSchema, Prediction
+from driftloop.serving import oip
 
-__all__ = ["Captured", "RecordShape", "extract_records", "find_path"]
+__all__ = ["Captured", "RecordShape", "extract_records", "find_path", "records_from"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +37,36 @@ class Captured:
     status: int
     latency_ms: float
     response_encoding: bytes = b""
+    path: str = ""  # the route, for per-route layouts
+    minted_id: bool = False  # no usable X-Request-ID came: an OIP v2 body ``id`` may replace it
 
 
 @dataclass(frozen=True)
 class RecordShape:
-    """Where rows live (layout) and what the outputs are called (prediction)."""
+    """Where rows live (layout: registered, or None to infer per route) and what the outputs
+    are called (prediction); ``features`` name the columns of arrays and tensors."""
 
-    layout: Layout
+    layout: Layout | None
     prediction: Prediction
+    features: tuple[str, ...] = ()
+    routes: Mapping[str, Layout] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> RecordShape:
-        """The default layout: ``{"inputs": [{...}]}`` in, rows of outputs out."""
-        return cls(Layout(), Prediction())
+        """No layout registered: rows are found per route by inference."""
+        return cls(None, Prediction())
+
+    @classmethod
+    def from_schema(cls, schema: ModelSchema) -> RecordShape:
+        """The shape of a model schema: its registered layouts (inferred ones are only hints)."""
+        routes = {p: lay for p, lay in schema.routes.items() if lay.inferred is None}
+        layout = schema.layout if schema.layout and schema.layout.inferred is None else None
+        features = tuple(f.name for f in schema.features)
+        return cls(layout, schema.prediction, features, routes)
+
+    def registered(self, path: str) -> Layout | None:
+        """The registered layout of route ``path``, if any (a route's own wins)."""
+        return self.routes.get(path) or self.layout
 
 
 _MISSING = object()
@@ -67,6 +88,17 @@ def find_path(document: Any, path: str) -> Any:
 
 def _input_rows(value: Any, columns: list[str] | None) -> tuple[list[dict[str, Any]], bool]:
     """Rows of inputs, and whether the request held a single row (not a list)."""
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("columns"), list)
+        and isinstance(value.get("data"), list)
+        and set(value) <= {"columns", "data", "index"}
+    ):  # pandas orient="split" (MLflow's dataframe_split)
+        names = [str(c) for c in value["columns"]]
+        data = value["data"]
+        if all(isinstance(r, list) and len(r) == len(names) for r in data):
+            return [dict(zip(names, r, strict=True)) for r in data], False
+        return [], False
     if isinstance(value, dict):
         lists = [v for v in value.values() if isinstance(v, list)]
         if value and len(lists) == len(value) and len({len(v) for v in lists}) == 1:
@@ -92,6 +124,8 @@ def _named(row: list[Any], columns: list[str] | None) -> dict[str, Any]:
 
 def _output_rows(value: Any, n: int, prediction: Prediction) -> list[dict[str, Any]]:
     field, scores = prediction.field, prediction.scores_field
+    if oip.is_oip_response(value):
+        return oip.output_rows(value["outputs"], field, scores)
     if isinstance(value, dict):
         column = value.get(field, _MISSING)
         if column is _MISSING:
@@ -108,6 +142,15 @@ def _output_rows(value: Any, n: int, prediction: Prediction) -> list[dict[str, A
                     row[scores] = score_column[i]
                 out.append(row)
             return out
+        if n > 1:
+            # Rows under one key: {"outputs": [...]} mirroring {"inputs": [...]}, or scores
+            # alone ({"probabilities": [[...], ...]}).
+            lists = [(k, v) for k, v in value.items() if isinstance(v, list) and len(v) == n]
+            if len(lists) == 1:
+                key, rows = lists[0]
+                if key == scores:
+                    return [{scores: item} for item in rows]
+                return _output_rows(rows, n, prediction)
         return [value]
     if isinstance(value, list):
         out = []
@@ -134,37 +177,83 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def extract_records(item: Captured, shape: RecordShape) -> list[dict[str, Any]]:
+def extract_records(
+    item: Captured, shape: RecordShape, layout: Layout | None = None
+) -> list[dict[str, Any]]:
     """The records of one request: one per input row, outputs matched by position.
 
-    Returns ``[]`` when the request carries no rows where the layout says (a health check, a
-    different endpoint). Raises ``ValueError`` when a body is not JSON.
+    ``layout`` defaults to the shape's registered one (else ``{"inputs": ...}``). Returns ``[]``
+    when the request carries no rows where the layout says (a health check, a different
+    endpoint). Raises ``ValueError`` when a body is not JSON.
     """
-    request = json.loads(item.request_body)
-    rows, single = _input_rows(find_path(request, shape.layout.input_path), shape.layout.columns)
+    layout = layout or shape.registered(item.path) or Layout()
+    return records_from(item, json.loads(item.request_body), layout, shape)
+
+
+def _request_rows(
+    document: Any, layout: Layout, features: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], bool]:
+    value = find_path(document, layout.input_path)
+    if layout.protocol == "oip_v2":
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            return [], False
+        rows = oip.tensor_rows(value, layout.columns or features)
+        return rows, False
+    return _input_rows(value, layout.columns or (list(features) if features else None))
+
+
+def _response(item: Captured) -> Any:
+    try:
+        body = item.response_body
+        if item.response_encoding == b"gzip":
+            body = gzip.decompress(body)
+    except (OSError, EOFError):
+        return _MISSING
+    try:
+        return json.loads(body)
+    except ValueError:
+        # A typed API answering ``-> str`` (BentoML: text/plain) still carries the prediction.
+        if 0 < len(body) <= 200:
+            try:
+                return body.decode()
+            except UnicodeDecodeError:
+                return _MISSING
+        return _MISSING
+
+
+def records_from(
+    item: Captured, request: Any, layout: Layout, shape: RecordShape
+) -> list[dict[str, Any]]:
+    """The records of one request already parsed as ``request``, with rows where ``layout``
+    says; ``[]`` when there are none. Raises ``ValueError`` for tensors that disagree."""
+    rows, single = _request_rows(request, layout, shape.features)
     if not rows:
         return []
     outputs: list[dict[str, Any]] = []
     if 200 <= item.status < 300 and item.response_body:
-        try:
-            body = item.response_body
-            if item.response_encoding == b"gzip":
-                body = gzip.decompress(body)
-            response = json.loads(body)
-        except (ValueError, OSError, EOFError):
-            response = _MISSING
         outputs = _output_rows(
-            find_path(response, shape.layout.output_path), len(rows), shape.prediction
+            find_path(_response(item), layout.output_path), len(rows), shape.prediction
         )
+    request_id = item.request_id
+    if item.minted_id and isinstance(request, dict):
+        given = request.get("id")  # OIP v2 (and v1) carry the caller's id in the body
+        if (
+            isinstance(given, str)
+            and 0 < len(given) <= 180
+            and given.isascii()
+            and given.isprintable()
+            and " " not in given
+        ):
+            request_id = given
     n = len(rows)
     timestamp = item.timestamp.isoformat()
     records = []
     for i, row in enumerate(rows):
-        request_id = item.request_id if single or n == 1 else f"{item.request_id}-{i}"
+        rid = request_id if single or n == 1 else f"{request_id}-{i}"
         records.append(
             {
                 "schema_version": 1,
-                "request_id": request_id,
+                "request_id": rid,
                 "model": item.model,
                 "version": item.version,
                 "variant": item.variant,

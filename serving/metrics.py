@@ -25,7 +25,8 @@ class ShippingMetrics:
 
         self.captured = Counter(
             "driftloop_records_captured_total",
-            "Prediction rows turned into records.",
+            "Records taken in by capture: one per prediction row, and one per request lost before "
+            "its rows were known; sent + dropped = captured once the log is drained.",
             ["model"],
             registry=registry,
         )
@@ -37,26 +38,42 @@ class ShippingMetrics:
         )
         self.spooled = Counter(
             "driftloop_records_spooled_total",
-            "Records written to the spool while the monitor was unreachable.",
+            "Records that waited in the capture log for the monitor (a failed delivery, or left "
+            "by an earlier process).",
             ["model"],
             registry=registry,
         )
         self.replayed = Counter(
             "driftloop_records_replayed_total",
-            "Records sent from the spool once the monitor was back.",
+            "Records delivered after waiting in the capture log (see spooled).",
             ["model"],
             registry=registry,
         )
         self.dropped = Counter(
             "driftloop_records_dropped_total",
-            "Records lost on purpose, by reason (queue_full, too_large, capture_error, "
-            "rejected, spool_full, shutdown).",
+            "Records (or whole requests) not recorded, by reason (no_rows, not_json, queue_full, "
+            "too_large, capture_error, rejected, spool_full, spool_torn, spool_corrupt, shutdown).",
             ["model", "reason"],
+            registry=registry,
+        )
+        self.requests = Counter(
+            "driftloop_capture_requests_total",
+            "Requests with a body seen by capture, by result: recorded (at least one record) "
+            "or dropped (counted in driftloop_records_dropped_total under its reason).",
+            ["model", "result"],
+            registry=registry,
+        )
+        self.spool_errors = Counter(
+            "driftloop_spool_write_errors_total",
+            "Captured exchanges the on-disk log could not store (a full disk): kept in memory, "
+            "not crash-safe, until the log takes writes again.",
+            ["model"],
             registry=registry,
         )
         self.spool_bytes = Gauge(
             "driftloop_spool_bytes",
-            "Bytes waiting in the spool.",
+            "Bytes in the capture log waiting for the monitor (a failed delivery, a backlog left "
+            "by an earlier process, or over 1 MiB not read yet); 0 while deliveries keep up.",
             ["model"],
             registry=registry,
             multiprocess_mode="livesum",

@@ -1,37 +1,45 @@
 """``DriftloopMiddleware``: the sidecar's capture and shipping inside the model server.
 
 A pure ASGI middleware (the shape of starlette's ``GZipMiddleware``): it wraps ``receive`` to keep
-a copy of a JSON request body and ``send`` to keep the response, then queues both once the last
-byte has gone out. A BentoML service attaches it with::
+a copy of a request body and ``send`` to keep the response, and hands both to capture just
+before the last byte goes out. The rules (request ids, body limits, what is captured, what is
+counted as dropped) are the sidecar's: :mod:`driftloop.serving.core`. A BentoML service attaches
+it with::
 
     svc.add_asgi_middleware(DriftloopMiddleware, model="iris", version="v3",
-                            monitor_url="http://monitor:8080", spool_dir="/var/spool/driftloop")
+                            monitor_url="http://monitor:8080", token=os.environ.get(...))
 
-Each worker process gets its own queue, shipping thread and spool slot (see
-:mod:`driftloop.serving.spool`). The shipper starts on the first request or at lifespan start-up
-and drains at lifespan shutdown.
+It reads no environment variable itself: configuration is what the service passes. Without a
+registered layout it learns each route's arguments from the service's own OpenAPI document
+(BentoML 1.4: ``/docs.json``, read through the app on the first request) and the requests.
+Each worker process gets its own shipping thread and capture log slot (see
+:mod:`driftloop.serving.spool`). The shipper starts on the first request or at lifespan
+start-up and drains at lifespan shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import re
+import json
+import logging
 import threading
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from driftloop.clock import Clock, SystemClock
-from driftloop.serving.capture import Captured, RecordShape
+from driftloop.serving.capture import RecordShape
+from driftloop.serving.core import CAPTURE_METHODS, CaptureCore, make_shipper, request_id
+from driftloop.serving.layout import layouts_from_openapi
 from driftloop.serving.shipper import Shipper
 from driftloop.settings import CaptureSettings
 
 __all__ = ["DriftloopMiddleware"]
 
-_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,180}$")
+log = logging.getLogger(__name__)
+
+OPENAPI_PATHS = ("/docs.json", "/openapi.json")
 
 
 class DriftloopMiddleware:
@@ -50,11 +58,13 @@ class DriftloopMiddleware:
         capture: CaptureSettings | None = None,
         shape: RecordShape | None = None,
         registry: Any = None,
-        methods: tuple[str, ...] = ("POST",),
+        methods: tuple[str, ...] = tuple(sorted(CAPTURE_METHODS)),
         clock: Clock | None = None,
         shipper: Shipper | None = None,
     ) -> None:
-        """``token`` defaults to ``DRIFTLOOP_MONITOR_TOKEN``; ``registry`` to a private one."""
+        """``token`` is the monitor's bearer token; ``registry`` defaults to a private one.
+        Without ``monitor_url`` nothing can be sent: records are counted as dropped
+        (``no_monitor``)."""
         self.app = app
         self.model = model
         self.version = version
@@ -67,23 +77,25 @@ class DriftloopMiddleware:
         self.max_capture = settings.max_body_bytes
         if shipper is None:
             from driftloop.serving.metrics import make_registry
-            from driftloop.serving.sidecar import make_shipper
 
             self.registry = registry if registry is not None else make_registry()
             shipper = make_shipper(
                 model,
                 monitor_url,
-                token if token is not None else os.environ.get("DRIFTLOOP_MONITOR_TOKEN"),
+                token,
                 settings,
                 self.registry,
                 source="middleware",
+                spool_name=f"{model}-{version}-{variant}",
             )
         else:
             self.registry = registry
         if shape is not None:
             shipper.shape = shape
         self.shipper = shipper
+        self.core = CaptureCore(model, shipper, self.max_capture, frozenset(self.methods))
         self._started = False
+        self._openapi: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
 
     def _start(self) -> None:
@@ -101,22 +113,71 @@ class DriftloopMiddleware:
             return
         if not self._started:
             self._start()
+        if self._openapi is None:
+            self._openapi = asyncio.get_running_loop().create_task(self._learn_openapi(scope))
         start = time.perf_counter()
-        request_id = b""
-        is_json = False
+        incoming = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                request_id = value
-            elif name == b"content-type":
-                is_json = b"json" in value
-        if not request_id or _REQUEST_ID.match(request_id) is None:
-            request_id = uuid.uuid4().hex.encode()
+                incoming = value
+                break
+        rid, minted = request_id(incoming)
+        if minted:
             scope = dict(scope)
-            scope["headers"] = [*scope["headers"], (b"x-request-id", request_id)]
-        if scope["method"] not in self.methods or not is_json:
-            await self.app(scope, receive, _with_request_id(send, request_id))
+            scope["headers"] = [
+                *(h for h in scope["headers"] if h[0] != b"x-request-id"),
+                (b"x-request-id", rid),
+            ]
+        if not self.core.wants(scope["method"]):
+            await self.app(scope, receive, _with_request_id(send, rid))
             return
-        await _Exchange(self, request_id, start).run(scope, receive, send)
+        await _Exchange(self, rid, minted, start).run(scope, receive, send)
+
+    async def _learn_openapi(self, scope: Scope) -> None:
+        """Read the service's own OpenAPI document through the app (no network), so each
+        route's argument names are known; a registered layout still wins."""
+        for path in OPENAPI_PATHS:
+            try:
+                document = await asyncio.wait_for(self._get(scope, path), 10.0)
+            except Exception as exc:  # learning is optional; serving goes on regardless
+                log.debug("no OpenAPI document at %s: %s", path, exc)
+                continue
+            layouts = layouts_from_openapi(document)
+            if layouts:
+                self.shipper.maker.openapi = layouts
+                log.info("driftloop: routes of %s read from %s", self.model, path)
+                return
+
+    async def _get(self, scope: Scope, path: str) -> Any:
+        """``GET path`` on the wrapped app, as JSON (None unless it answers 200)."""
+        sub = {
+            **scope,
+            "method": "GET",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [(b"accept", b"application/json")],
+        }
+        status = 0
+        chunks: list[bytes] = []
+        asked = False
+
+        async def receive() -> Message:
+            nonlocal asked
+            if asked:
+                await asyncio.Event().wait()  # never disconnects while answering
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(sub, receive, send)
+        return json.loads(b"".join(chunks)) if status == 200 else None
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         async def wrapped() -> Message:
@@ -143,11 +204,26 @@ def _with_request_id(send: Send, request_id: bytes) -> Send:
 class _Exchange:
     """One request/response pair being copied."""
 
-    __slots__ = ("body", "encoding", "mw", "over", "request_id", "response", "start", "status")
+    __slots__ = (
+        "body",
+        "encoding",
+        "minted",
+        "mw",
+        "over",
+        "path",
+        "request_id",
+        "response",
+        "start",
+        "status",
+    )
 
-    def __init__(self, mw: DriftloopMiddleware, request_id: bytes, start: float) -> None:
+    def __init__(
+        self, mw: DriftloopMiddleware, request_id: bytes, minted: bool, start: float
+    ) -> None:
         self.mw = mw
         self.request_id = request_id
+        self.minted = minted
+        self.path = ""
         self.start = start
         self.body: list[bytes] = []
         self.response: list[bytes] = []
@@ -157,6 +233,7 @@ class _Exchange:
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
         timestamp = self.mw.clock.now()
+        self.path = scope["path"]
         limit = self.mw.max_capture
         size = [0, 0]
 
@@ -189,30 +266,29 @@ class _Exchange:
                     self.response.clear()
                 else:
                     self.response.append(chunk)
-            await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                self._finish(timestamp)
+                self._finish(timestamp)  # logged before the last byte goes out
+            await send(message)
 
         await self.mw.app(scope, tee_receive, tee_send)
 
     def _finish(self, timestamp: Any) -> None:
-        mw = self.mw
+        core = self.mw.core
         if self.over:
-            mw.shipper.drop("too_large")
+            core.too_large(self.path)
             return
         if not self.body:
             return
-        mw.shipper.offer(
-            Captured(
-                mw.model,
-                mw.version,
-                mw.variant,
-                self.request_id.decode(),
-                timestamp,
-                b"".join(self.body),
-                b"".join(self.response),
-                self.status,
-                (time.perf_counter() - self.start) * 1000.0,
-                self.encoding,
-            )
+        core.offer(
+            version=self.mw.version,
+            variant=self.mw.variant,
+            request_id=self.request_id,
+            minted=self.minted,
+            path=self.path,
+            timestamp=timestamp,
+            body=b"".join(self.body),
+            response=b"".join(self.response),
+            status=self.status,
+            latency_ms=(time.perf_counter() - self.start) * 1000.0,
+            encoding=self.encoding,
         )

@@ -78,7 +78,7 @@ class PolicyPoller:
             schema = data.get("schema")
             if schema and schema != self.schema:
                 parsed = ModelSchema.model_validate(schema)
-                self.on_shape(RecordShape(parsed.layout, parsed.prediction))
+                self.on_shape(RecordShape.from_schema(parsed))
                 self.schema = schema
         except (ValueError, TypeError, AttributeError) as exc:
             log.warning("ignoring the monitor's description of %s: %s", self.model, exc)

@@ -1,9 +1,10 @@
 """The sidecar's data port: a raw ASGI reverse proxy in front of the champion and challenger.
 
-Per request it only routes, forwards (one shared keep-alive ``aiohttp.ClientSession`` per
-upstream, see :mod:`.upstream`; bodies streamed) and hands the bodies to the shipper's queue after
-the last byte went out. Parsing rows, batching and shipping happen in the shipper's thread; shadow
-copies start once the client has its answer (:mod:`.shadow`).
+Per request it only routes, forwards (keep-alive HTTP/1.1 connections per upstream, see
+:mod:`.http1`; bodies streamed) and appends each exchange to the crash-safe capture log just
+before the last byte goes out (:meth:`.Shipper.offer`). Parsing rows, batching and shipping
+happen in the shipper's thread; shadow copies start once the client has its answer
+(:mod:`.shadow`).
 """
 
 from __future__ import annotations
@@ -11,22 +12,37 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
 
 from driftloop.clock import Clock, SystemClock
-from driftloop.serving.capture import Captured, find_path
+from driftloop.serving.capture import find_path
+from driftloop.serving.core import CaptureCore, valid_request_id
+from driftloop.serving.core import request_id as new_request_id
+from driftloop.serving.http1 import (
+    ConnectFailed,
+    Disconnected,
+    PayloadBroken,
+    Pool,
+    Response,
+    UpstreamError,
+)
+from driftloop.serving.layout import infer_layout
 from driftloop.serving.metrics import ProxyMetrics
 from driftloop.serving.routing import RoutingPolicy, Upstream, choose
 from driftloop.serving.shadow import ShadowCopies
 from driftloop.serving.shipper import Shipper
-from driftloop.serving.upstream import make_session, send_upstream, target_url
+from driftloop.serving.upstream import (
+    AiohttpResponse,
+    make_session,
+    send_upstream,
+    target_url,
+)
 
 __all__ = ["HOP_BY_HOP", "ProxyApp", "valid_request_id"]
 
@@ -49,12 +65,7 @@ HOP_BY_HOP = frozenset(
 # Not hop-by-hop, but the proxy sets them itself.
 _REQUEST_SKIP = HOP_BY_HOP | {b"host", b"content-length", b"x-request-id"}
 _RESPONSE_SKIP = HOP_BY_HOP | {b"x-request-id", b"x-driftloop-variant"}
-_REQUEST_ID = re.compile(rb"^[\x21-\x7e]{1,180}$")
-
-
-def valid_request_id(value: bytes) -> bool:
-    """True when ``value`` can be a record's request id (printable ASCII, short enough)."""
-    return _REQUEST_ID.match(value) is not None
+_ALLOW = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def _error_body(status: int, message: str, request_id: bytes) -> bytes:
@@ -82,7 +93,6 @@ class ProxyApp:
         read_timeout: float = 60.0,
         shadow_concurrency: int = 32,
         max_capture_bytes: int = 1 << 20,
-        input_path: str = "inputs",
         clock: Clock | None = None,
     ) -> None:
         self.model = model
@@ -90,9 +100,10 @@ class ProxyApp:
         self.metrics = metrics
         self.clock = clock or SystemClock()
         self.max_capture = max_capture_bytes
-        self.input_path = input_path
+        self.core = CaptureCore(model, shipper, max_capture_bytes)
         self._client_args = (max_connections, connect_timeout, read_timeout)
-        self._clients: dict[str, aiohttp.ClientSession] = {}
+        self._clients: dict[str, aiohttp.ClientSession] = {}  # shadow copies
+        self._pools: dict[str, Pool] = {}  # the answering upstreams
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.shadows = ShadowCopies(
             model, self.client, shipper, metrics, self.clock, shadow_concurrency
@@ -115,6 +126,13 @@ class ProxyApp:
         )
         self._sticky_json = key[5:] if key and key.startswith("json:") else None
 
+    def pool(self, url: str) -> Pool:
+        """The keep-alive connections to upstream ``url`` (created on first use)."""
+        pool = self._pools.get(url)
+        if pool is None:
+            pool = self._pools[url] = Pool(url, *self._client_args)
+        return pool
+
     def client(self, url: str) -> aiohttp.ClientSession:
         """The shared session of upstream ``url`` (created on first use, on the loop)."""
         client = self._clients.get(url)
@@ -128,8 +146,11 @@ class ProxyApp:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        for pool in self._pools.values():
+            await pool.aclose()
+        self._pools.clear()
 
-    # -- the request path ---------------------------------------------------------------------
+    # -- the request path: route, forward, respond -------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
@@ -139,69 +160,103 @@ class ProxyApp:
             return
         start = time.perf_counter()
         timestamp = self.clock.now()
-        policy = self._policy
-        request_id = b""
+        headers, request_id, minted, sticky = self._headers(scope)
+        try:
+            body, stream = await self._read_body(receive)
+        except _ClientGone:  # nothing to answer, and a truncated body must not be forwarded
+            return
+        path = scope["path"]
+        captured_body = body if self.core.wants(scope["method"]) else None
+        if captured_body is None and stream is not None and self.core.wants(scope["method"]):
+            self.core.too_large(path)
+        if self._sticky_json is not None and body:
+            sticky = self._json_key(body, path)
+        decision = choose(self._policy, sticky, self._rand)
+        exchange = _Exchange(
+            decision.variant, decision.upstream, request_id, minted, path, timestamp, start
+        )
+        if not scope["raw_path"].startswith(b"/"):  # "OPTIONS *" or an absolute-form target
+            status = await self._local(scope, exchange, send)
+            self._count(exchange, status)
+            return
+        try:
+            response = await self._forward(scope, decision.upstream, headers, body, stream)
+        except Exception as exc:  # every failure gets a JSON answer, never a bare 500
+            if not isinstance(exc, UpstreamError | aiohttp.ClientError | TimeoutError):
+                log.exception("cannot forward %s %s", scope["method"], path)
+            status = await self._fail(exc, exchange, captured_body, send)
+            self._count(exchange, status)
+            return
+        status = await self._respond(response, exchange, captured_body, send)
+        self._count(exchange, status)
+        shadow = decision.shadow
+        if shadow is not None and body is not None:
+            url = target_url(shadow.url, scope["raw_path"], scope["query_string"])
+            capture = captured_body is not None
+            self.shadows.start(
+                shadow, scope["method"], url, headers, body, request_id, capture, path, minted
+            )
+
+    def _headers(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], bytes, bool, str | None]:
+        """Route: the headers to forward, the request id (and whether it was minted) and the
+        sticky key of the request."""
+        incoming = b""
         sticky: str | None = None
         sticky_header = self._sticky_header
-        is_json = False
         connection_tokens: set[bytes] = set()
         headers: list[tuple[bytes, bytes]] = []
         for name, value in scope["headers"]:
             if name in _REQUEST_SKIP:
                 if name == b"x-request-id":
-                    request_id = value
+                    incoming = value
                 elif name == b"connection":
                     connection_tokens.update(t.strip().lower() for t in value.split(b","))
                 continue
             if name == sticky_header:
                 sticky = value.decode("latin-1")
-            elif name == b"content-type":
-                is_json = b"json" in value
             headers.append((name, value))
         if connection_tokens:
             headers = [(n, v) for n, v in headers if n not in connection_tokens]
-        if not request_id or not valid_request_id(request_id):
-            request_id = uuid.uuid4().hex.encode()
+        request_id, minted = new_request_id(incoming)
         headers.append((b"x-request-id", request_id))
+        return headers, request_id, minted, sticky
 
-        try:
-            body, stream = await self._read_body(receive)
-        except _ClientGone:  # nothing to answer, and a truncated body must not be forwarded
-            return
-        captured_body = body if is_json else None
-        if is_json and (body is None or len(body) > self.max_capture):
-            captured_body = None
-            if self.shipper is not None:
-                self.shipper.drop("too_large")
-        if self._sticky_json is not None and body:
-            sticky = self._json_key(body)
-        decision = choose(policy, sticky, self._rand)
-        upstream = decision.upstream
-        variant = decision.variant
-        path, query = scope["raw_path"], scope["query_string"]
-        try:
-            response = await send_upstream(
-                self.client(upstream.url),
-                scope["method"],
-                target_url(upstream.url, path, query),
-                headers,
-                body,
-                stream,
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            status = await self._fail(exc, variant, request_id, send)
-            self._done(
-                start, timestamp, variant, upstream, request_id, captured_body, b"", status, b""
-            )
-            return
+    async def _forward(
+        self,
+        scope: Scope,
+        upstream: Upstream,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        stream: AsyncIterator[bytes] | None,
+    ) -> Response | AiohttpResponse:
+        """Forward: send the request to ``upstream`` (the caller reads the response)."""
+        query = scope["query_string"]
+        if not upstream.url.startswith("http://"):  # https: aiohttp speaks TLS, http1 does not
+            url = target_url(upstream.url, scope["raw_path"], query)
+            session = self.client(upstream.url)
+            answer = await send_upstream(session, scope["method"], url, headers, body, stream)
+            return AiohttpResponse(answer)
+        target = scope["raw_path"] + b"?" + query if query else scope["raw_path"]
+        return await self.pool(upstream.url).request(scope["method"], target, headers, body, stream)
+
+    async def _respond(
+        self,
+        response: Response | AiohttpResponse,
+        exchange: _Exchange,
+        body: bytes | None,
+        send: Send,
+    ) -> int:
+        """Respond: pass the upstream's answer on; the exchange is handed to capture before
+        the last byte goes out. An upstream that breaks off a body not yet passed on gets a
+        JSON 502 (504 on a timeout); returns the status answered."""
         status = response.status
         out: list[tuple[bytes, bytes]] = [
-            (b"x-request-id", request_id),
-            (b"x-driftloop-variant", variant.encode()),
+            (b"x-request-id", exchange.request_id),
+            (b"x-driftloop-variant", exchange.variant.encode()),
         ]
         length = -1
         encoding = b""
-        for name, value in response.raw_headers:
+        for name, value in response.headers:
             name = name.lower()
             if name in _RESPONSE_SKIP:
                 continue
@@ -210,35 +265,26 @@ class ProxyApp:
             elif name == b"content-encoding":
                 encoding = value.lower()
             out.append((name, value))
-        captured = b""
         try:
             if 0 <= length <= self.max_capture:
-                captured = await response.read()
+                try:
+                    captured = await response.read()
+                except (UpstreamError, aiohttp.ClientError, TimeoutError) as exc:
+                    log.warning("upstream %s broke off a response: %s", exchange.upstream.url, exc)
+                    return await self._fail(exc, exchange, body, send)
                 await send({"type": "http.response.start", "status": status, "headers": out})
+                self._capture(exchange, body, captured, status, encoding)
                 await send({"type": "http.response.body", "body": captured})
             else:
-                captured = await self._stream(response, out, send)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self.metrics.upstream_errors.labels(self.model, variant, "protocol").inc()
-            log.warning("upstream %s broke off a response: %s", upstream.url, exc)
+                await self._stream(response, out, send, exchange, body, encoding)
+        except (UpstreamError, aiohttp.ClientError, TimeoutError) as exc:
+            # The status line went out already: all that is left is to break off the answer.
+            self.metrics.upstream_errors.labels(self.model, exchange.variant, "protocol").inc()
+            log.warning("upstream %s broke off a streamed response: %s", exchange.upstream.url, exc)
             raise
         finally:
             response.release()
-        self._done(
-            start,
-            timestamp,
-            variant,
-            upstream,
-            request_id,
-            captured_body,
-            captured,
-            status,
-            encoding,
-        )
-        shadow = decision.shadow
-        if shadow is not None and body is not None:
-            url = target_url(shadow.url, path, query)
-            self.shadows.start(shadow, scope["method"], url, headers, body, request_id, is_json)
+        return status
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -282,23 +328,33 @@ class ProxyApp:
                 return
 
     async def _stream(
-        self, response: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]], send: Send
-    ) -> bytes:
+        self,
+        response: Response | AiohttpResponse,
+        headers: list[tuple[bytes, bytes]],
+        send: Send,
+        exchange: _Exchange,
+        body: bytes | None,
+        encoding: bytes,
+    ) -> None:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         kept: list[bytes] | None = []
         size = 0
-        async for chunk in response.content.iter_any():
+        last = b""  # held back one chunk: the exchange is logged before the client has it all
+        async for chunk in response.iter_chunks():
             if kept is not None:
                 size += len(chunk)
                 if size <= self.max_capture:
                     kept.append(chunk)
                 else:
-                    kept = None
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-        return b"".join(kept) if kept is not None else b""
+                    kept = None  # recorded without outputs
+            if last:
+                await send({"type": "http.response.body", "body": last, "more_body": True})
+            last = chunk
+        captured = b"".join(kept) if kept is not None else b""
+        self._capture(exchange, body, captured, response.status, encoding)
+        await send({"type": "http.response.body", "body": last})
 
-    def _json_key(self, body: bytes) -> str | None:
+    def _json_key(self, body: bytes, path: str) -> str | None:
         field = self._sticky_json
         try:
             document = json.loads(body)
@@ -306,49 +362,93 @@ class ProxyApp:
             return None
         if isinstance(document, dict) and field in document:
             return str(document[field])
-        rows = find_path(document, self.input_path)
+        maker = self.shipper.maker if self.shipper is not None else None
+        layout = (maker.layout_of(path) if maker is not None else None) or infer_layout(document)
+        rows = find_path(document, layout.input_path) if layout is not None else None
         row = rows[0] if isinstance(rows, list) and rows else rows
         if isinstance(row, dict) and field in row:
             return str(row[field])
         return None
 
-    async def _fail(self, exc: BaseException, variant: str, request_id: bytes, send: Send) -> int:
-        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+    async def _fail(
+        self, exc: BaseException, exchange: _Exchange, body: bytes | None, send: Send
+    ) -> int:
+        variant, request_id = exchange.variant, exchange.request_id
+        if isinstance(
+            exc, ConnectFailed | aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+        ):
             status, reason, message = 502, "connect", "upstream unreachable"
         elif isinstance(exc, TimeoutError):
             status, reason, message = 504, "timeout", "upstream timed out"
+        elif isinstance(exc, PayloadBroken | aiohttp.ClientPayloadError):
+            status, reason, message = 502, "protocol", "upstream broke off its answer"
+        elif isinstance(exc, Disconnected | aiohttp.ServerDisconnectedError):
+            status, reason, message = 502, "protocol", "upstream closed the connection unanswered"
         else:
             status, reason, message = 502, "protocol", "upstream failed"
         self.metrics.upstream_errors.labels(self.model, variant, reason).inc()
-        body = _error_body(status, f"{message}: {type(exc).__name__}", request_id)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id),
-                    (b"x-driftloop-variant", variant.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        answer = _error_body(status, f"{message}: {type(exc).__name__}", request_id)
+        start: dict[str, Any] = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+                (b"x-request-id", request_id),
+                (b"x-driftloop-variant", variant.encode()),
+            ],
+        }
+        await send(start)
+        self._capture(exchange, body, b"", status, b"")
+        await send({"type": "http.response.body", "body": answer})
         return status
 
-    def _done(
+    async def _local(self, scope: Scope, exchange: _Exchange, send: Send) -> int:
+        """Answer a request whose target is not a path (``OPTIONS *``, absolute-form) here."""
+        document: dict[str, Any]
+        if scope["method"] == "OPTIONS" and scope["raw_path"] == b"*":
+            status, document = 200, {"allow": list(_ALLOW)}
+        else:
+            status, document = 400, {"error": "the request target must be a path", "status": 400}
+        document["request_id"] = exchange.request_id.decode()
+        answer = json.dumps(document).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer)).encode()),
+            (b"x-request-id", exchange.request_id),
+        ]
+        if status == 200:
+            headers.append((b"allow", ", ".join(_ALLOW).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+        return status
+
+    def _capture(
         self,
-        start: float,
-        timestamp: Any,
-        variant: str,
-        upstream: Upstream,
-        request_id: bytes,
+        exchange: _Exchange,
         body: bytes | None,
         response_body: bytes,
         status: int,
         encoding: bytes,
     ) -> None:
-        elapsed = time.perf_counter() - start
+        if body:
+            self.core.offer(
+                version=exchange.upstream.version,
+                variant=exchange.variant,
+                request_id=exchange.request_id,
+                minted=exchange.minted,
+                path=exchange.path,
+                timestamp=exchange.timestamp,
+                body=body,
+                response=response_body,
+                status=status,
+                latency_ms=(time.perf_counter() - exchange.start) * 1000.0,
+                encoding=encoding,
+            )
+
+    def _count(self, exchange: _Exchange, status: int) -> None:
+        elapsed = time.perf_counter() - exchange.start
+        variant = exchange.variant
         children = self._children.get((variant, status))
         if children is None:
             code = str(status)
@@ -358,18 +458,27 @@ class ProxyApp:
             )
         children[0].inc()
         children[1].observe(elapsed)
-        if self.shipper is not None and body:
-            self.shipper.offer(
-                Captured(
-                    self.model,
-                    upstream.version,
-                    variant,
-                    request_id.decode(),
-                    timestamp,
-                    body,
-                    response_body,
-                    status,
-                    elapsed * 1000.0,
-                    encoding,
-                )
-            )
+
+
+class _Exchange:
+    """One request on its way through the proxy: who answers it and under which id."""
+
+    __slots__ = ("minted", "path", "request_id", "start", "timestamp", "upstream", "variant")
+
+    def __init__(
+        self,
+        variant: str,
+        upstream: Upstream,
+        request_id: bytes,
+        minted: bool,
+        path: str,
+        timestamp: datetime,
+        start: float,
+    ) -> None:
+        self.variant = variant
+        self.upstream = upstream
+        self.request_id = request_id
+        self.minted = minted
+        self.path = path
+        self.timestamp = timestamp
+        self.start = start

@@ -9,21 +9,17 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from driftloop.contract import RoutingMode
 from driftloop.errors import ConfigurationError
 
 __all__ = ["Decision", "Mode", "RoutingPolicy", "Upstream", "choose", "stable_fraction"]
 
 
-class Mode(StrEnum):
-    """How requests are split between champion and challenger."""
-
-    single = "single"
-    canary = "canary"
-    ab = "ab"
-    shadow = "shadow"
+Mode = RoutingMode
+"""How requests are split between champion and challenger: the contract's
+:class:`~driftloop.contract.RoutingMode`, which the monitor writes and the sidecar follows."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ class ShadowCopies:
         body: bytes,
         request_id: bytes,
         capture: bool,
+        path: str = "",
+        minted: bool = False,
     ) -> None:
         """Send a copy in the background, or drop it (counted) when ``limit`` are in flight."""
         if self.inflight >= self.limit:
@@ -62,7 +64,7 @@ class ShadowCopies:
             return
         self.inflight += 1
         task = asyncio.get_running_loop().create_task(
-            self._copy(upstream, method, url, headers, body, request_id, capture)
+            self._copy(upstream, method, url, headers, body, request_id, capture, path, minted)
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -81,6 +83,8 @@ class ShadowCopies:
         body: bytes,
         request_id: bytes,
         capture: bool,
+        path: str,
+        minted: bool,
     ) -> None:
         start = time.perf_counter()
         timestamp = self.clock.now()
@@ -114,5 +118,7 @@ class ShadowCopies:
                     status,
                     (time.perf_counter() - start) * 1000.0,
                     encoding,
+                    path,
+                    minted,
                 )
             )

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 from yarl import URL
 
-__all__ = ["make_session", "send_upstream", "target_url"]
+__all__ = ["IDEMPOTENT", "AiohttpResponse", "make_session", "send_upstream", "target_url"]
 
-_RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+"""Methods aiohttp sends again after the upstream dropped the connection (never a POST)."""
 
 
 def make_session(
@@ -53,18 +54,50 @@ async def send_upstream(
     body: bytes | None,
     stream: AsyncIterator[bytes] | None = None,
 ) -> aiohttp.ClientResponse:
-    """Send one request; the caller reads and releases the response."""
+    """Send one request; the caller reads and releases the response.
+
+    Sent again only when it provably never left (the connection could not be made); aiohttp
+    repeats an idempotent method (RFC 9110 section 9.2.2, :data:`IDEMPOTENT`) once when the
+    upstream drops the connection. Once bytes went out a ``POST`` may have run, so it is never
+    sent twice.
+    """
     pairs = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
     target = URL(url, encoded=True)
     try:
         return await session.request(
             method, target, headers=pairs, data=body or stream, allow_redirects=False
         )
-    except _RETRYABLE as exc:
-        if stream is not None or isinstance(exc, aiohttp.ClientConnectorError):
+    except aiohttp.ClientConnectorError:
+        if stream is not None:
             raise
-        # A pooled connection the upstream had just closed: nothing was processed, so one
-        # retry on a fresh connection is safe (as Go's and urllib3's pools do).
-        return await session.request(
-            method, target, headers=pairs, data=body or None, allow_redirects=False
-        )
+        # Not connected, so nothing was sent: one more try (an upstream that is restarting).
+        # Anything else is never retried here: aiohttp itself sends an idempotent method
+        # once more when a connection drops, and a POST must not run twice.
+    return await session.request(
+        method, target, headers=pairs, data=body or None, allow_redirects=False
+    )
+
+
+class AiohttpResponse:
+    """An aiohttp answer with the interface of :class:`driftloop.serving.http1.Response`
+    (upstreams the raw HTTP/1.1 client does not speak: ``https://``)."""
+
+    __slots__ = ("_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = list(response.raw_headers)
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        return await self._response.read()
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+        async for chunk in self._response.content.iter_any():
+            yield chunk
+
+    def release(self) -> None:
+        """Give the connection back."""
+        self._response.release()

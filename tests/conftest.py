@@ -50,6 +50,19 @@ def _snapshots_outside_the_tree(tmp_path_factory: pytest.TempPathFactory) -> Ite
         os.environ["DRIFTLOOP_SNAPSHOT_DIR"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _testclient_host_allowed() -> Iterator[None]:
+    """Starlette's TestClient sends ``Host: testserver``; the open API answers loopback names
+    only (DNS rebinding), so the suite allows that one name, as Django's test runner does."""
+    previous = os.environ.get("DRIFTLOOP_ALLOWED_HOSTS")
+    os.environ["DRIFTLOOP_ALLOWED_HOSTS"] = '["testserver"]'
+    yield
+    if previous is None:
+        os.environ.pop("DRIFTLOOP_ALLOWED_HOSTS", None)
+    else:
+        os.environ["DRIFTLOOP_ALLOWED_HOSTS"] = previous
+
+
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Engine]:
     """An autocommit engine on the PostgreSQL server's ``test`` database."""
@@ -145,7 +158,7 @@ def frozen_clock() -> FrozenClock:
 @pytest.fixture
 def app(settings: Settings) -> Iterator[FastAPI]:
     """The monitor app on the test database."""
-    from driftloop.monitor import create_app
+    from driftloop.server import create_app
 
     application = create_app(settings)
     yield application

@@ -7,17 +7,19 @@ import typer
 
 from driftloop.cli import (
     bento,
+    compare,
     dashboards,
     dataset,
     db,
     demo,
     drift,
+    estimate,
+    mlflow,
     monitor,
     retrain,
     sidecar,
     webhooks,
 )
-from driftloop.cli.compare import compare
 
 app = typer.Typer(
     name="driftloop",
@@ -47,7 +49,8 @@ def _root(
 
 app.command("monitor")(monitor.monitor)
 app.command("drift")(drift.drift)
-app.command("compare")(compare)
+app.command("estimate")(estimate.estimate)
+app.command("compare")(compare.compare)
 app.command("demo")(demo.demo)
 app.add_typer(db.app, name="db")
 app.add_typer(dashboards.app, name="dashboards")
@@ -56,11 +59,17 @@ app.add_typer(bento.app, name="bento")
 app.command("retrain")(retrain.retrain)
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(mlflow.app, name="mlflow")
 
 
 def main() -> None:
     """Entry point of the ``driftloop`` script."""
-    app()
+    try:
+        app()
+    except Exception as exc:  # a bad setting found past the parser: one line and exit 2
+        from driftloop.cli.exits import exit_on_bad_settings
+
+        exit_on_bad_settings(exc)
 
 
 __all__ = ["app", "main"]

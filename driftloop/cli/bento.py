@@ -1,8 +1,9 @@
-"""``driftloop bento build``: wrap a fitted model as a smoke-tested Bento."""
+"""``driftloop bento build``: wrap a fitted model as a smoke-tested, portable Bento."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -18,28 +19,48 @@ def build(
     capture: bool = typer.Option(
         False, help="Attach DriftloopMiddleware (configured by DRIFTLOOP_MONITOR_URL at start)."
     ),
+    wheel: Path | None = typer.Option(
+        None,
+        help="With --capture: the Driftloop wheel to put in the Bento (default: built from the "
+        "source checkout, or driftloop==<version> from the package index).",
+    ),
     smoke: bool = typer.Option(True, help="Serve the built Bento and check its answers."),
     smoke_rows: int = typer.Option(20, help="Reference rows sent by the smoke test."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show progress on stderr (plain lines when piped)."
+    ),
 ) -> None:
     """Save MODEL in the BentoML store, generate a record-style service, build and smoke-test.
 
     The service answers POST /predict {"inputs": [{feature: value}]} with
-    [{"prediction": ..., "probabilities": {...}}] per row. Prints the result as JSON.
+    [{"prediction": ..., "probabilities": {...}}] per row. The Bento declares the packages the
+    model needs (scikit-learn, joblib, numpy, pandas at the trained versions; Driftloop with
+    --capture), so `bentoml containerize <tag>` builds an image that runs it. Prints the result
+    as JSON on stdout. Exits 2 on bad input, 1 when the built Bento does not answer like the model.
     """
+    from driftloop.cli.exits import BAD_INPUT, FINDING, fail
+    from driftloop.cli.progress import Progress
     from driftloop.errors import DriftloopError
     from driftloop.serving.bento import build_bento
 
-    try:
-        result = build_bento(
-            model,
-            reference,
-            name,
-            label_column=label_column,
-            capture=capture,
-            smoke=smoke,
-            smoke_rows=smoke_rows,
-        )
-    except (DriftloopError, RuntimeError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    error: tuple[str, int] | None = None
+    with Progress(enabled=progress) as bar:
+        try:
+            result = build_bento(
+                model,
+                reference,
+                name,
+                label_column=label_column,
+                capture=capture,
+                smoke=smoke,
+                smoke_rows=smoke_rows,
+                wheel=wheel,
+                progress=lambda stage, done, total: bar.update(stage, done, total, unit="steps"),
+            )
+        except DriftloopError as exc:
+            error = (str(exc), BAD_INPUT)
+        except RuntimeError as exc:  # the built Bento does not serve, or answers unlike the model
+            error = (str(exc), FINDING)
+    if error is not None:
+        fail(*error)
     typer.echo(json.dumps(result.as_dict(), indent=2))

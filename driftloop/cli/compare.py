@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,20 @@ def compare(
     """Score the holdout (--data) with both models; report the difference with an interval.
 
     Exits 0 when the challenger is shown non-inferior (the interval lies above -margin), 1 when it
-    is not, 2 on bad input or an unreachable model.
+    is not, 2 on bad input (a file, a label column, a 4xx answer), 3 when a Bento is unreachable
+    or answers 5xx.
     """
     import httpx
 
+    from driftloop.cli.exits import BAD_INPUT, FINDING, UNREACHABLE, fail
+    from driftloop.cli.files import read_table
     from driftloop.contract import PredictionKind
     from driftloop.errors import DriftloopError
-    from driftloop.monitor.reference import read_dataset
-    from driftloop.monitor.rollout.offline import Endpoint, compare_holdout
+    from driftloop.monitor.rollout.offline import Endpoint, ScoringError, compare_holdout
 
     try:
         kind = PredictionKind(task) if task else None
-        frame = read_dataset(data.read_bytes(), data.suffix.lstrip("."))
+        frame = read_table(data, "holdout")
         with httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0)) as client:
             result = compare_holdout(
                 client,
@@ -55,15 +58,19 @@ def compare(
                 alpha=alpha,
                 batch_size=batch_size,
             )
+    except ScoringError as exc:
+        unreachable = isinstance(exc.__cause__, httpx.HTTPError) or bool(
+            re.search(r" answered 5\d\d", str(exc))
+        )
+        fail(str(exc), UNREACHABLE if unreachable else BAD_INPUT)
     except (DriftloopError, ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), BAD_INPUT)
     if as_json:
         typer.echo(json.dumps(result))
     else:
         _print(result)
     if result["verdict"] != "non_inferior":
-        raise typer.Exit(1)
+        raise typer.Exit(FINDING)
 
 
 def _print(result: dict[str, Any]) -> None:

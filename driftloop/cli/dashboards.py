@@ -24,7 +24,10 @@ def build(
         "(default: helm/driftloop/files/ of the source checkout, skipped when absent).",
     ),
 ) -> None:
-    """Regenerate dashboards/grafana/*.json and copy dashboards and rules into the Helm chart."""
+    """Regenerate dashboards/grafana/*.json and copy dashboards and rules into the Helm chart.
+
+    With --check, exits 1 when a generated file is out of date.
+    """
     from driftloop.dashboards import GRAFANA_DIR, apply, chart_files_dir, plan
 
     chart = chart_files or chart_files_dir()
@@ -64,7 +67,9 @@ def publish(
         with connect(url, token, timeout=timeout) as client:
             published = run_publish(client, dashboards, folder=folder)
     except PublishError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        from driftloop.cli.exits import fail, http_status_code
+
+        status = getattr(exc.__cause__, "status_code", None)
+        fail(str(exc), http_status_code(status if isinstance(status, int) else 503))
     for item in published:
         typer.echo(f"{item.title}: {url.rstrip('/')}{item.url} (version {item.version})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -38,10 +39,11 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON only."),
 ) -> None:
     """Write a Parquet snapshot with its manifest and print where it is."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
     from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
 
+    from driftloop.cli.exits import BAD_INPUT, UNREACHABLE, fail
+    from driftloop.cli.progress import Progress
     from driftloop.clock import SystemClock
     from driftloop.contract import Variant
     from driftloop.errors import DriftloopError
@@ -53,49 +55,51 @@ def export(
     if variant is not None and variant not in {v.value for v in Variant}:
         raise typer.BadParameter(f"unknown variant {variant!r}", param_hint="--variant")
     settings = load_settings(database_url=database_url)
-    console = Console(stderr=True)
     engine = make_engine(settings.database_url)
+    where = engine.url.render_as_string(hide_password=True)
+    error: tuple[str, int] | None = None
+    manifest: dict[str, Any] = {}
     try:
         sessions = make_sessionmaker(engine)
-        with (
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
-                TimeElapsedColumn(),
-                console=console,
-                disable=as_json or not console.is_terminal,
-            ) as bar,
-            sessions.begin() as session,
-        ):
+        with Progress(enabled=not as_json) as bar, sessions.begin() as session:
             found = session.scalar(select(Model).where(Model.name == model))
             if found is None:
-                console.print(f"[red]unknown model {model!r}[/red]")
-                raise typer.Exit(code=1)
-            tasks: dict[str, TaskID] = {}
+                error = (f"unknown model {model!r} in {where}", BAD_INPUT)
+            else:
 
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=None)
-                bar.update(tasks[stage], completed=done, total=total if total >= 0 else None)
+                def progress(stage: str, done: int, total: int) -> None:
+                    unit = "bytes" if stage == "write" else "rows"
+                    bar.update(STAGES.get(stage, stage), done, total, unit=unit)
 
-            try:
-                manifest = create_snapshot(
-                    session,
-                    found,
-                    out=out or settings.snapshot_dir,
-                    since=start,
-                    until=end,
-                    variant=variant,
-                    now=SystemClock().now(),
-                    include_reference=not no_reference,
-                    progress=progress,
-                )
-            except DriftloopError as exc:
-                console.print(f"[red]{exc}[/red]")
-                raise typer.Exit(code=1) from exc
+                try:
+                    manifest = create_snapshot(
+                        session,
+                        found,
+                        out=out or settings.snapshot_dir,
+                        since=start,
+                        until=end,
+                        variant=variant,
+                        now=SystemClock().now(),
+                        include_reference=not no_reference,
+                        progress=progress,
+                    )
+                except DriftloopError as exc:
+                    error = (str(exc), BAD_INPUT)
+    except SQLAlchemyError as exc:
+        from driftloop.store.errors import database_unavailable
+
+        reason = getattr(exc, "orig", None) or exc
+        if database_unavailable(exc) and "no such table" not in str(reason):
+            error = (f"cannot reach the database {where}: {reason}", UNREACHABLE)
+        else:
+            error = (
+                f"the database {where} refused: {reason} (run `driftloop db upgrade`?)",
+                BAD_INPUT,
+            )
     finally:
         engine.dispose()
+    if error is not None:
+        fail(*error)
     if as_json:
         typer.echo(json.dumps(manifest, indent=2, sort_keys=True))
         return

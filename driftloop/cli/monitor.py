@@ -40,7 +40,7 @@ def monitor(
     import uvicorn
 
     from driftloop.errors import ConfigurationError
-    from driftloop.monitor import create_app
+    from driftloop.server import create_app
     from driftloop.settings import load_settings
     from driftloop.store import make_engine, upgrade
 

@@ -19,27 +19,30 @@ def monitor_client(url: str, token: str | None, timeout: float = 30.0) -> Any:
 
 
 def fail_on_error(response: Any) -> Any:
-    """The JSON body of a 2xx answer; otherwise print the monitor's message and exit 1."""
-    if response.is_success:
-        return response.json()
-    try:
-        detail = response.json().get("detail", response.text)
-    except ValueError:
-        detail = response.text
-    typer.echo(f"error: HTTP {response.status_code}: {detail}", err=True)
-    raise typer.Exit(1)
+    """The JSON body of a 2xx answer; otherwise print the monitor's message and exit 2 (4xx:
+    the request was refused) or 3 (5xx: the monitor cannot serve it now)."""
+    if not response.is_success:
+        from driftloop.cli.exits import fail, http_status_code
+
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        fail(f"HTTP {response.status_code}: {detail}", http_status_code(response.status_code))
+    return response.json()
 
 
 def request(method: str, url: str, token: str | None, path: str, **kwargs: Any) -> Any:
-    """Call the monitor; connection problems become a one-line error and exit code 2."""
+    """Call the monitor; connection problems become a one-line error and exit code 3."""
     import httpx
 
     try:
         with monitor_client(url, token) as client:
             return fail_on_error(client.request(method, path, **kwargs))
     except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach the monitor at {url}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        from driftloop.cli.exits import UNREACHABLE, fail
+
+        fail(f"cannot reach the monitor at {url}: {exc}", UNREACHABLE)
 
 
 def retrain(

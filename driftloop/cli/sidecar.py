@@ -21,11 +21,26 @@ def sidecar(
     sticky_key: str | None = typer.Option(
         None, help="A/B key: header:X-User-ID or json:customer_id."
     ),
-    monitor: str | None = typer.Option(None, help="Monitor base URL (records and policy)."),
+    monitor: str | None = typer.Option(
+        None, help="Monitor base URL (records and policy); required unless --no-capture."
+    ),
+    no_capture: bool = typer.Option(
+        False, "--no-capture", help="Route only: record nothing (no --monitor needed)."
+    ),
     host: str | None = typer.Option(None, help="Address to bind both ports (127.0.0.1)."),
     port: int | None = typer.Option(None, help="Data port (8000)."),
     admin_port: int | None = typer.Option(None, help="Admin port: /metrics /healthz /readyz."),
-    spool_dir: str | None = typer.Option(None, help="Disk spool for monitor outages."),
+    spool_dir: str | None = typer.Option(
+        None,
+        help="Folder of the crash-safe capture log (default: "
+        "$XDG_STATE_HOME/driftloop/spool/<model>-<port>, ~/.local/state without XDG).",
+    ),
+    memory_spool: bool = typer.Option(
+        False, "--memory-spool", help="Keep captured records in memory only (lost on a crash)."
+    ),
+    fsync_seconds: float | None = typer.Option(
+        None, help="fsync the capture log this often, for power loss (1 s; 0: every request)."
+    ),
     poll_seconds: float | None = typer.Option(None, help="Routing policy poll period (5 s)."),
     log_level: str = typer.Option("info", help="Log level."),
 ) -> None:
@@ -54,8 +69,20 @@ def sidecar(
         "port": port,
         "admin_port": admin_port,
         "poll_seconds": poll_seconds,
+        "no_capture": no_capture or None,
     }
     settings = SidecarSettings(**{k: v for k, v in flags.items() if v is not None})
     if spool_dir is not None:
         settings.capture.spool_dir = spool_dir
+    if memory_spool:
+        settings.capture.memory_spool = True
+    if fsync_seconds is not None:
+        settings.capture.fsync_seconds = fsync_seconds
+    if settings.monitor_url is None and not settings.no_capture:
+        from driftloop.cli.exits import fail
+
+        fail(
+            "the sidecar needs --monitor URL (or DRIFTLOOP_SIDECAR_MONITOR_URL) to record "
+            "predictions; pass --no-capture to route without recording"
+        )
     run_sidecar(settings)

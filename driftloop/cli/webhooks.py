@@ -67,8 +67,9 @@ def replay(
             for r in request("GET", url, token, "/v1/webhooks/deliveries", params=params)
         ]
     if not ids:
-        typer.echo("nothing to replay: name webhook ids or pass --failed", err=True)
-        raise typer.Exit(1)
+        from driftloop.cli.exits import BAD_INPUT, fail
+
+        fail("nothing to replay: name webhook ids or pass --failed", BAD_INPUT)
     for webhook_id in dict.fromkeys(ids):
         request("POST", url, token, f"/v1/webhooks/deliveries/{webhook_id}/replay")
         typer.echo(f"{webhook_id} queued for delivery")

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from driftloop.extras import needs_extra
+
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 LABEL = "species"
 DRIFT = {"petal_length": 1.6, "petal_width": 0.7}
@@ -16,7 +18,8 @@ DRIFT = {"petal_length": 1.6, "petal_width": 0.7}
 
 def iris_frame() -> pd.DataFrame:
     """Iris as a frame with readable feature names and the species name as label."""
-    from sklearn.datasets import load_iris
+    with needs_extra("demo", "the demo's data set"):
+        from sklearn.datasets import load_iris
 
     iris = load_iris()
     frame = pd.DataFrame(iris.data, columns=FEATURES)
@@ -54,10 +57,11 @@ def traffic(count: int, drift_from: int, seed: int = 7) -> list[Request]:
 def train(frame: pd.DataFrame, path: str) -> float:
     """Fit a logistic regression on ``frame`` (features and label), save it with joblib, and
     return its training accuracy."""
-    import joblib
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    with needs_extra("demo", "training the demo's models"):
+        import joblib
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
 
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     model.fit(frame[FEATURES], frame[LABEL])

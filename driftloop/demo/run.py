@@ -9,6 +9,7 @@ back from the monitor's API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,7 +39,7 @@ SECRET = "whsec_" + "ZHJpZnRsb29wLWRlbW8tc2VjcmV0LWtleQ=="  # base64("driftloop-
 
 
 class DemoFailed(RuntimeError):
-    """A step did not reach its outcome in time."""
+    """A step did not reach its outcome in time, or the loop did not close as documented."""
 
 
 class Demo:
@@ -61,6 +62,21 @@ class Demo:
         self.rate = rate
         self.replay: Replay | None = None
         self.bento_env = {"BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
+        # Not a terminal (CI, a pipe, a log file): a live table would only print at the end, so
+        # progress goes out line by line instead.
+        self.plain = not console.is_terminal
+        self._said = ""
+        self._said_at = 0.0
+
+    def say(self, text: str, *, every: float = 0.0) -> None:
+        """One progress line when output is not a terminal (``every``: at most that often)."""
+        if not self.plain or not text:
+            return
+        now = time.monotonic()
+        if text == self._said or (every and now - self._said_at < every):
+            return
+        self._said, self._said_at = text, now
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     # ----------------------------------------------------------------- helpers
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -80,6 +96,7 @@ class Demo:
             if outcome:
                 return outcome
             self.board.status = self._traffic_line()
+            self.say(f"  {self.board.status}", every=15.0)
             time.sleep(1.0)
         raise DemoFailed(f"{step.title}: {what} did not happen within {timeout:.0f} s")
 
@@ -95,14 +112,17 @@ class Demo:
         """Run one step, recording its outcome on the board."""
         step = self.board.add(title)
         step.state, step.started = "running", time.monotonic()
+        self.say(f"[{len(self.board.steps)}] {title} ...")
         try:
             step.detail = action(step)
             step.state = "done"
         except Exception as exc:
-            step.state, step.detail = "failed", str(exc)[:300]
+            step.state, step.detail = "failed", str(exc)[:600]
             raise
         finally:
             step.ended = time.monotonic()
+            mark = "done" if step.state == "done" else "FAILED"
+            self.say(f"    {mark} in {step.seconds or 0:.0f} s: {step.detail}")
 
     def build_bento(self, model_path: Path, reference: Path) -> str:
         """``driftloop bento build`` in a subprocess; returns the Bento tag."""
@@ -294,9 +314,12 @@ class Demo:
             rollout = body["rollout"]
             status = rollout.get("status")
             self.board.steps[-1].detail = f"{status}, step {rollout.get('step')}"
-            if status in ("promoted", "rolled_back"):
+            self.say(f"  rollout: {status}, step {rollout.get('step')} ({rollout.get('mode')})")
+            if status == "promoted":
                 decisions = len(body["decisions"])
-                return f"challenger {status.replace('_', ' ')} after {decisions} decisions"
+                return f"challenger promoted after {decisions} decisions"
+            if status in ("rolled_back", "superseded"):
+                raise DemoFailed(why_not_promoted(body))
             return None
 
         return self.wait_for(step, decided, 480, "a rollout decision")
@@ -312,6 +335,8 @@ class Demo:
                 return None
             shares = ", ".join(f"{k} {n}" for k, n in sorted(delta.items()))
             champion = routing["champion"]["version"]
+            if champion != "v2":
+                raise DemoFailed(f"routing still sends everything to {champion}, not v2")
             return f"routing {routing['mode']}: all to {champion}; records since: {shares}"
 
         return self.wait_for(step, observed, 120, "traffic after the decision")
@@ -336,7 +361,12 @@ class Demo:
             ("Traffic follows the decision", self.after_decision),
         ]
         code = 0
-        with Live(self.board, console=self.console, refresh_per_second=4, transient=False):
+        live = (
+            contextlib.nullcontext()
+            if self.plain
+            else Live(self.board, console=self.console, refresh_per_second=4, transient=False)
+        )
+        with live:
             try:
                 for title, action in steps:
                     self.run_step(title, action)
@@ -344,6 +374,13 @@ class Demo:
                 self.board.status = f"[failed] {exc}"
                 code = 1
         self.print_summary()
+        if code:
+            self.console.print(
+                f"The loop did not close as documented: {self.board.status}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         if keep and code == 0:
             self.console.print(
                 f"[bold]--keep:[/] everything stays up; status page {self.monitor}/ (Ctrl-C stops)"
@@ -368,6 +405,30 @@ class Demo:
             f"status page: {self.monitor}/   API docs: {self.monitor}/docs   "
             f"metrics: {self.monitor}/metrics\nlogs and data: {self.root}"
         )
+
+
+def why_not_promoted(body: dict[str, Any]) -> str:
+    """Why a rollout ended otherwise than promotion: its last decision and the evidence."""
+    rollout = body.get("rollout") or {}
+    decisions = body.get("decisions") or [{}]
+    last = decisions[-1]
+    evidence = last.get("evidence") or {}
+    difference = evidence.get("difference") or {}
+    values = evidence.get("metric_values") or {}
+    guard = evidence.get("guardrails") or {}
+    latency = guard.get("latency_p99") or {}
+    errors = guard.get("error_rate") or {}
+    parts = [
+        f"challenger {str(rollout.get('status', '?')).replace('_', ' ')} at step "
+        f"{last.get('from_step')} by {last.get('actor')}: {last.get('reason')}",
+        f"metric {evidence.get('metric')} champion {values.get('champion')} vs challenger "
+        f"{values.get('challenger')}, difference interval [{difference.get('running_lower')}, "
+        f"{difference.get('running_upper')}] against margin {evidence.get('margin')}",
+        f"latency {latency.get('note')}: ok={latency.get('ok')}, champion p99 "
+        f"{latency.get('champion_ms')} ms, challenger p99 {latency.get('challenger_ms')} ms",
+        f"5xx share ok={errors.get('ok')}; split ok={(evidence.get('srm') or {}).get('ok')}",
+    ]
+    return "; ".join(parts)
 
 
 def as_args(flags: dict[str, str]) -> list[str]:

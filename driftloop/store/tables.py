@@ -72,7 +72,8 @@ class RecordRow(Base):
 
 
 class ReferenceDataset(Base):
-    """A reference dataset as uploaded (Parquet bytes); the newest one per model is in force."""
+    """A reference dataset as uploaded (Parquet bytes). A version's own newest one is its
+    reference; versions without one use the champion's, else the model's newest unversioned one."""
 
     __tablename__ = "reference_datasets"
 
@@ -83,3 +84,5 @@ class ReferenceDataset(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+    # The version trained on it; None: the model's own (used by versions without one).
+    version: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,11 +18,13 @@ from driftloop.feedback.triggers.policy import (
     save_policy,
 )
 from driftloop.feedback.webhooks.delivery import kick
-from driftloop.monitor.auth import require
-from driftloop.monitor.registry import get_model
-from driftloop.monitor.state import MonitorState, get_state
+from driftloop.outbound import check_webhook_url
 from driftloop.settings import Scope
 from driftloop.store import Model, OutboxMessage, RetrainTrigger
+from driftloop.store.registry import get_model
+from driftloop.urls import redact_document
+from driftloop.web.auth import require
+from driftloop.web.state import MonitorState, get_state
 
 router = APIRouter(tags=["retraining"])
 
@@ -56,6 +58,10 @@ def put_policy(
     name: str, policy: RetrainingPolicy, state: MonitorState = Depends(get_state)
 ) -> dict[str, Any]:
     """Replace the model's retraining policy; open incidents and the schedule start afresh."""
+    if policy.webhook_url is not None:
+        check_webhook_url(
+            policy.webhook_url, allow_private=state.settings.webhooks.allow_private_targets
+        )
     with state.sessions.begin() as session:
         model = get_model(session, name)
         row = save_policy(session, model, policy, state.clock.now())
@@ -119,7 +125,7 @@ def list_triggers(
 def describe_trigger(session: Session, trigger: RetrainTrigger) -> dict[str, Any]:
     """The JSON view of a trigger and its webhook's delivery state."""
     message = session.scalar(select(OutboxMessage).where(OutboxMessage.trigger_id == trigger.id))
-    return {
+    out = {
         "id": trigger.id,
         "reason": trigger.reason,
         "fired_at": trigger.fired_at.isoformat(),
@@ -129,6 +135,7 @@ def describe_trigger(session: Session, trigger: RetrainTrigger) -> dict[str, Any
         "webhook_id": None if message is None else message.webhook_id,
         "delivery": None if message is None else message.status,
     }
+    return cast(dict[str, Any], redact_document(out))
 
 
 def describe_fired(session: Session, fired: Fired) -> dict[str, Any]:
@@ -159,7 +166,7 @@ def _with_status(
     out["last_trigger"] = None if last is None else describe_trigger(session, last)
     now = state.clock.now()
     out["cooldown_until"] = until.isoformat() if until is not None and until > now else None
-    return out
+    return cast(dict[str, Any], redact_document(out))  # webhook URLs may carry credentials
 
 
 def _retry_after(state: MonitorState, exc: CooldownError) -> dict[str, str]:

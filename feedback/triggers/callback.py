@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import fsspec
 import pyarrow.parquet as pq
@@ -20,12 +21,16 @@ from sqlalchemy.orm import Session
 
 from driftloop.contract import Identifier, Role
 from driftloop.errors import DriftloopError
-from driftloop.feedback.triggers.conditions import jsonable, source
-from driftloop.monitor.auth import require
-from driftloop.monitor.registry import get_model, set_version
-from driftloop.monitor.state import MonitorState, get_state
-from driftloop.settings import Scope
+from driftloop.feedback.integrations.mlflow_writeback import queue_lineage
+from driftloop.feedback.triggers.conditions import source
+from driftloop.feedback.webhooks.delivery import kick
+from driftloop.jsonable import jsonable
+from driftloop.settings import Scope, Settings
 from driftloop.store import Model, ModelVersion, OutboxMessage, RetrainTrigger
+from driftloop.store.registry import get_model, set_version
+from driftloop.urls import redact_document, redact_url
+from driftloop.web.auth import require
+from driftloop.web.state import MonitorState, get_state
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,12 @@ class VersionRegistration(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="Offline metrics.")
     provenance: dict[str, Any] = Field(default_factory=dict, description="Anything else.")
     start_rollout: bool = Field(True, description="Start the rollout against the champion.")
+    mlflow_run_id: str | None = Field(
+        None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The MLflow run that trained it: the lineage is tagged onto that run.",
+    )
 
 
 @router.post(
@@ -71,51 +82,107 @@ def register_version(
     now = state.clock.now()
     with state.sessions.begin() as session:
         model = get_model(session, name)
-        trigger = _trigger_of(session, model, body)
-        provenance = jsonable(
-            {
-                **body.provenance,
-                "snapshot_id": body.snapshot_id or (trigger.snapshot_id if trigger else None),
-                "trigger_id": None if trigger is None else trigger.id,
-                "webhook_id": body.webhook_id,
-                "code_revision": body.code_revision,
-                "metrics": body.metrics,
-                "url": body.url,
-            }
+        out, created = register(session, state.settings, model, body, now)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    elif body.mlflow_run_id and state.settings.mlflow.tracking_uri:
+        kick(state)
+    return out
+
+
+def register(
+    session: Session, settings: Settings, model: Model, body: VersionRegistration, now: datetime
+) -> tuple[dict[str, Any], bool]:
+    """Make ``body.version`` the challenger and start its rollout, in the caller's transaction.
+
+    Returns the version's description and whether it was new (False: the same registration was
+    posted before, nothing changed). With an MLflow run id and an MLflow tracking URI, the
+    lineage tags for that run are queued in the same transaction. Shared by the callback and the
+    MLflow webhook receiver.
+    """
+    name = model.name
+    trigger = _trigger_of(session, model, body)
+    provenance = jsonable(
+        {
+            **body.provenance,
+            "snapshot_id": body.snapshot_id or (trigger.snapshot_id if trigger else None),
+            "trigger_id": None if trigger is None else trigger.id,
+            "webhook_id": body.webhook_id,
+            "code_revision": body.code_revision,
+            "metrics": body.metrics,
+            "url": body.url,
+            **({"mlflow_run_id": body.mlflow_run_id} if body.mlflow_run_id else {}),
+        }
+    )
+    existing = session.scalar(
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == body.version
         )
-        existing = session.scalar(
-            select(ModelVersion).where(
-                ModelVersion.model_id == model.id, ModelVersion.version == body.version
-            )
+    )
+    if existing is not None:
+        stored = {k: v for k, v in (existing.provenance or {}).items() if k != "registered_at"}
+        same = stored == provenance
+        if same:
+            return _describe(existing, rollout="unchanged"), False
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"version {body.version!r} of {name!r} is already registered "
+            f"(role {existing.role}) with another provenance; register a new version",
         )
-        if existing is not None:
-            stored = {k: v for k, v in (existing.provenance or {}).items() if k != "registered_at"}
-            same = stored == provenance
-            if same:
-                response.status_code = status.HTTP_200_OK
-                return _describe(existing, rollout="unchanged")
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                detail=f"version {body.version!r} of {name!r} is already registered "
-                f"(role {existing.role}) with another provenance; register a new version",
-            )
-        provenance["registered_at"] = now.isoformat()
-        row = set_version(session, model, body.version, Role.challenger, body.url, now, provenance)
-        rollout = "not requested"
-        if body.start_rollout:
-            start = source("driftloop.monitor.rollout", "start_rollout")
-            if start is None:
-                rollout = "unavailable"
-                log.warning("rollout component missing: %s %s stays challenger", name, body.version)
-            else:
-                try:
-                    start(session, model, body.version, now)
-                except DriftloopError as exc:
-                    raise HTTPException(
-                        status.HTTP_409_CONFLICT, detail=f"cannot start the rollout: {exc}"
-                    ) from exc
-                rollout = "started"
-        return _describe(row, rollout=rollout)
+    provenance["registered_at"] = now.isoformat()
+    row = set_version(session, model, body.version, Role.challenger, body.url, now, provenance)
+    rollout = "not requested"
+    if body.start_rollout:
+        start = source("driftloop.monitor.rollout", "start_rollout")
+        if start is None:
+            rollout = "unavailable"
+            log.warning("rollout component missing: %s %s stays challenger", name, body.version)
+        else:
+            try:
+                start(session, model, body.version, now)
+            except DriftloopError as exc:
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT, detail=f"cannot start the rollout: {exc}"
+                ) from exc
+            rollout = "started"
+    if body.mlflow_run_id and settings.mlflow.tracking_uri:
+        queue_lineage(session, settings, model, row, body.mlflow_run_id, now)
+    described = _describe(row, rollout=rollout)
+    described["reference"] = _adopt_snapshot(session, model, body.version, provenance, now)
+    return described, True
+
+
+def _adopt_snapshot(
+    session: Session, model: Model, version: str, provenance: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """Store the snapshot the version trained on as its own reference (drift and skew of the
+    version are measured against it); None when no snapshot was named."""
+    snapshot_id = provenance.get("snapshot_id")
+    if not snapshot_id:
+        return None
+    from driftloop.feedback.snapshots import get_snapshot, read_snapshot
+    from driftloop.store.reference import save_reference
+
+    manifest = get_snapshot(session, str(snapshot_id))
+    if manifest is None:
+        return {"snapshot_id": snapshot_id, "stored": False, "reason": "unknown snapshot"}
+    try:
+        frame = read_snapshot(manifest)
+        stored = save_reference(session, model, frame, now, version=version)
+    except (OSError, ValueError, DriftloopError) as exc:
+        # The version still registers; its drift falls back to the model's default reference.
+        log.warning(
+            "model %s version %s: snapshot %s not adopted as its reference (%s); upload one "
+            "with PUT /v1/models/%s/reference?version=%s",
+            model.name,
+            version,
+            snapshot_id,
+            exc,
+            model.name,
+            version,
+        )
+        return {"snapshot_id": snapshot_id, "stored": False, "reason": str(exc)}
+    return {"snapshot_id": snapshot_id, "stored": True, "rows": stored.rows, "id": stored.id}
 
 
 @router.get(
@@ -125,10 +192,12 @@ def register_version(
 def lineage(
     name: str,
     version: str,
-    limit: int = Query(1000, ge=0, le=1_000_000, description="Request ids returned at most."),
+    limit: int = Query(1000, ge=0, le=10_000, description="Request ids returned at most."),
+    offset: int = Query(0, ge=0, le=2**31 - 1, description="Request ids skipped (pagination)."),
     state: MonitorState = Depends(get_state),
 ) -> dict[str, Any]:
-    """Version → trigger → snapshot → request ids the version was trained on."""
+    """Version → trigger → snapshot → request ids the version was trained on, a page at a time
+    (``next_offset`` is the next page's ``offset``; None on the last)."""
     with state.sessions() as session:
         model = get_model(session, name)
         row = session.scalar(
@@ -159,8 +228,8 @@ def lineage(
         manifest = _manifest(session, snapshot_id, trigger)
     if manifest is not None:
         out["snapshot"] = manifest
-        out.update(_request_ids(manifest, limit))
-    return out
+        out.update(_request_ids(manifest, limit, offset))
+    return cast(dict[str, Any], redact_document(out))
 
 
 def _trigger_of(session: Session, model: Model, body: VersionRegistration) -> RetrainTrigger | None:
@@ -215,7 +284,7 @@ def _manifest(
     return None
 
 
-def _request_ids(manifest: dict[str, Any], limit: int) -> dict[str, Any]:
+def _request_ids(manifest: dict[str, Any], limit: int, offset: int = 0) -> dict[str, Any]:
     column = (manifest.get("lineage") or {}).get("request_id_column", "request_id")
     uri = manifest.get("uri")
     if not uri:
@@ -230,15 +299,21 @@ def _request_ids(manifest: dict[str, Any], limit: int) -> dict[str, Any]:
             "lineage_error": f"cannot read {uri}: {exc}",
         }
     ids = [i for i in table.column(column).to_pylist() if i is not None]
-    return {"request_ids": ids[:limit], "request_count": len(ids)}
+    end = offset + limit
+    return {
+        "request_ids": ids[offset:end],
+        "request_count": len(ids),
+        "offset": offset,
+        "next_offset": end if end < len(ids) else None,
+    }
 
 
 def _describe(row: ModelVersion, rollout: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "version": row.version,
         "role": row.role,
-        "url": row.url,
-        "provenance": row.provenance,
+        "url": None if row.url is None else redact_url(row.url),
+        "provenance": redact_document(row.provenance),
         "created_at": row.created_at.isoformat(),
     }
     if rollout is not None:

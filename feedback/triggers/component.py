@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,12 +18,13 @@ from driftloop.feedback.triggers.metrics import count_trigger, trigger_counter
 from driftloop.feedback.triggers.policy import load_policy, webhook_secrets
 from driftloop.feedback.webhooks.delivery import DELIVER_JOB, Deliverer, kick
 from driftloop.feedback.webhooks.metrics import WebhookMetrics
-from driftloop.store import Model, OutboxMessage, RetrainPolicyRow
+from driftloop.feedback.webhooks.signing import configured_secrets
+from driftloop.store import Model, OutboxMessage, RetrainPolicyRow, RetrainTrigger
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from driftloop.monitor.state import MonitorState
+    from driftloop.web.state import MonitorState
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,26 @@ def install(app: FastAPI, state: MonitorState) -> None:
         metrics=metrics,
         secrets_for=lambda session, message: secrets_for(state, session, message),
     )
+    app.state.webhook_deliverer = deliverer  # integrations add senders (MLflow write-back)
     state.model_sections["retraining"] = api.retraining_section(state)
+    state.model_history["triggers"] = trigger_history
     state.jobs.add(EVALUATE_JOB, state.settings.retrain.evaluate_interval_seconds, evaluate_job)
     state.jobs.add(
         DELIVER_JOB, state.settings.webhooks.deliver_interval_seconds, lambda _s: _ran(deliverer)
     )
+
+
+def trigger_history(session: Session, model: Model) -> list[dict[str, Any]]:
+    """The model's 20 newest retraining triggers, for the status page."""
+    from driftloop.feedback.triggers.api import describe_trigger
+
+    triggers = session.scalars(
+        select(RetrainTrigger)
+        .where(RetrainTrigger.model_id == model.id)
+        .order_by(RetrainTrigger.id.desc())
+        .limit(20)
+    )
+    return [describe_trigger(session, t) for t in triggers]
 
 
 def secrets_for(state: MonitorState, session: Session, message: OutboxMessage) -> Sequence[str]:
@@ -62,16 +78,9 @@ def secrets_for(state: MonitorState, session: Session, message: OutboxMessage) -
     rotation applies to messages already queued)."""
     model = session.get(Model, message.model_id)
     if model is None:
-        return webhook_secrets_default(state)
+        return configured_secrets(state.settings)
     policy, _ = load_policy(session, model)
     return webhook_secrets(policy, state.settings)
-
-
-def webhook_secrets_default(state: MonitorState) -> Sequence[str]:
-    """The settings' secrets."""
-    from driftloop.feedback.webhooks.signing import parse_secrets
-
-    return parse_secrets(state.settings.webhook_secret)
 
 
 def _ran(deliverer: Deliverer) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from driftloop.feedback.triggers.policy import DegradationRule, DriftRule
+from driftloop.jsonable import jsonable
 from driftloop.store import Model, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -166,13 +167,18 @@ def _version_in_role(session: Session, model: Model, rule: DegradationRule) -> s
     )
 
 
-def drift(session: Session, model: Model, rule: DriftRule) -> Finding | None:
-    """The latest drift evaluation shows dataset drift, or drift in a named feature."""
+def drift(
+    session: Session, model: Model, rule: DriftRule, now: datetime | None = None
+) -> Finding | None:
+    """The latest drift evaluation shows dataset drift, or drift in a named feature (a result
+    older than its window, traffic having stopped, shows nothing: the incident closes)."""
     drift_fn = source("driftloop.monitor.evaluation", "latest_drift")
     if drift_fn is None:
         return None
     latest = drift_fn(session, model)
     if not isinstance(latest, Mapping):
+        return None
+    if now is not None and _stale(latest, now):
         return None
     drifted = drifted_features(latest.get("features") or [])
     named = sorted(set(rule.features) & set(drifted))
@@ -193,6 +199,15 @@ def drift(session: Session, model: Model, rule: DriftRule) -> Finding | None:
     )
 
 
+def _stale(latest: Mapping[str, Any], now: datetime) -> bool:
+    """The result is older than its own window: no record since, the verdict no longer holds."""
+    minutes, evaluated = latest.get("window_minutes"), latest.get("evaluated_at")
+    if not minutes or evaluated is None:
+        return False
+    at = evaluated if isinstance(evaluated, datetime) else datetime.fromisoformat(str(evaluated))
+    return (now - at).total_seconds() > 60.0 * float(minutes)
+
+
 def drifted_features(features: Any) -> list[str]:
     """Names of drifted features from ``latest_drift``'s list (names, or dicts with a flag)."""
     out = []
@@ -208,21 +223,3 @@ def drifted_features(features: Any) -> list[str]:
             if name and flag:
                 out.append(str(name))
     return out
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` made JSON-safe: NumPy scalars to numbers, datetimes to text, NaN to null."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    try:
-        return float(value)  # NumPy scalars
-    except (TypeError, ValueError):
-        return str(value)

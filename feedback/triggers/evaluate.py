@@ -24,6 +24,7 @@ from driftloop.feedback.triggers import conditions
 from driftloop.feedback.triggers.conditions import Finding
 from driftloop.feedback.triggers.fire import fire
 from driftloop.feedback.triggers.policy import RetrainingPolicy, cooldown_seconds, load_policy
+from driftloop.jsonable import jsonable
 from driftloop.settings import Settings
 from driftloop.store import Model, OutboxMessage, RetrainConditionState, RetrainTrigger
 
@@ -139,7 +140,7 @@ def evaluate_model(
         if ok:  # unknown (the source failed): the incident stays as it was
             incident_findings["degradation"] = finding
     if policy.drift is not None:
-        ok, finding = _safely(session, conditions.drift, model, policy.drift)
+        ok, finding = _safely(session, conditions.drift, model, policy.drift, now)
         if ok:
             incident_findings["drift"] = finding
     for name, finding in incident_findings.items():
@@ -225,7 +226,7 @@ def _context(
     try:
         with conditions.isolated(session):
             result = perf(session, model, since=since, until=now)
-        return {"performance": conditions.jsonable(_summary(result))}
+        return {"performance": jsonable(_summary(result))}
     except Exception:  # evidence is best effort; the trigger itself must not fail
         log.exception("performance evidence for %s failed", model.name)
         return {}

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from driftloop.errors import ConfigurationError
-from driftloop.feedback.webhooks.signing import decode_secret, parse_secrets
+from driftloop.feedback.webhooks.signing import configured_secrets, decode_secret
 from driftloop.settings import Settings
 from driftloop.store import Model, RetrainConditionState, RetrainPolicyRow
 
@@ -172,7 +172,7 @@ def webhook_secrets(policy: RetrainingPolicy, settings: Settings) -> list[str]:
     """The secrets this policy's webhooks are signed with."""
     if policy.webhook_secrets:
         return list(policy.webhook_secrets)
-    return parse_secrets(settings.webhook_secret)
+    return configured_secrets(settings)
 
 
 def cooldown_seconds(policy: RetrainingPolicy, settings: Settings) -> float:
@@ -189,7 +189,7 @@ def describe_policy(
     out = policy.model_dump(mode="json", exclude={"webhook_secrets"})
     secret_list = policy.webhook_secrets or []
     try:
-        defaults = parse_secrets(settings.webhook_secret)
+        defaults = configured_secrets(settings)
     except ConfigurationError:
         defaults = []
     out.update(

@@ -18,17 +18,22 @@ from driftloop.feedback.webhooks.outbox import (
     get_message,
     replay,
 )
-from driftloop.monitor.auth import require
-from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
 from driftloop.store import Model, OutboxMessage, WebhookEndpoint
+from driftloop.web.auth import require
+from driftloop.web.state import MonitorState, get_state
 
 router = APIRouter(tags=["webhooks"], dependencies=[Depends(require(Scope.admin))])
 
 
 @router.get("/v1/webhooks/deliveries")
 def list_deliveries(
-    status_: str | None = Query(None, alias="status", description="pending, delivered or failed"),
+    status_: str | None = Query(
+        None,
+        alias="status",
+        json_schema_extra={"enum": list(STATUSES)},  # documented; the handler names a bad one
+        description="pending, delivered or failed",
+    ),
     model: str | None = Query(None, description="Only this model's messages."),
     limit: int = Query(100, ge=1, le=1000),
     state: MonitorState = Depends(get_state),

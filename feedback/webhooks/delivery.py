@@ -24,19 +24,37 @@ from driftloop.clock import Clock
 from driftloop.errors import ConfigurationError
 from driftloop.feedback.webhooks.metrics import WebhookMetrics
 from driftloop.feedback.webhooks.outbox import DELIVERED, FAILED, PENDING, attempt_count
-from driftloop.feedback.webhooks.signing import headers, parse_secrets
+from driftloop.feedback.webhooks.signing import configured_secrets, headers
+from driftloop.outbound import OutboundTargetError, check_resolved
 from driftloop.settings import Settings
 from driftloop.store import DeliveryAttempt, OutboxMessage, WebhookEndpoint
+from driftloop.urls import redact_url
 
 if TYPE_CHECKING:
-    from driftloop.monitor.state import MonitorState
+    from driftloop.web.state import MonitorState
 
 log = logging.getLogger(__name__)
 
 SecretsFor = Callable[[Session, OutboxMessage], Sequence[str]]
 """Returns the active secrets a message is signed with (policy's, else the settings')."""
 
+Sender = Callable[[str, str, str], "AttemptResult"]
+"""Sends one message of a kind that is not a signed webhook POST: ``(url, message id, body)``.
+
+Keyed by ``event_type`` in :attr:`Deliverer.senders` (the MLflow write-back is one); the outbox,
+claiming, retries and the attempt log are the same as for webhooks."""
+
 MAX_ERROR_CHARS = 500
+
+NO_RESPONSE = "no HTTP response from the receiver (unreachable, refused, timed out or closed)"
+"""The one reason stored for every transport failure."""
+
+
+def _status_reason(status_code: int) -> str:
+    if 300 <= status_code < 400:
+        return f"HTTP {status_code} (redirects are not followed)"
+    return f"HTTP {status_code}"
+
 
 DELIVER_JOB = "webhooks.deliver"
 """Name of the leader's periodic job that sends due outbox messages."""
@@ -46,7 +64,7 @@ def kick(state: MonitorState) -> None:
     """Run the delivery job now in the background, so a new message need not wait a tick."""
     if state.settings.jobs.enabled and DELIVER_JOB in state.jobs.jobs:
         threading.Thread(
-            target=state.jobs.run_job, args=(DELIVER_JOB,), name="webhook-kick", daemon=True
+            target=state.jobs.run_job, args=(DELIVER_JOB, state), name="webhook-kick", daemon=True
         ).start()
 
 
@@ -92,8 +110,9 @@ class Deliverer:
         self._http = http
         self.clock = clock
         self.metrics = metrics
-        self.secrets_for = secrets_for or (lambda _s, _m: parse_secrets(settings.webhook_secret))
+        self.secrets_for = secrets_for or (lambda _s, _m: configured_secrets(settings))
         self.rng = rng or random.Random()
+        self.senders: dict[str, Sender] = {}
 
     @property
     def http(self) -> httpx.Client:
@@ -141,14 +160,19 @@ class Deliverer:
             # Claim: another run (or a restarted leader) will not send it during this attempt.
             message.next_attempt_at = now + timedelta(seconds=cfg.timeout_seconds + 5)
             url, msg_id, body = endpoint.url, message.webhook_id, message.body
+            sender = self.senders.get(message.event_type)
             config_error: str | None = None
-            try:
-                secret_list: list[str] = list(self.secrets_for(session, message))
-            except ConfigurationError as exc:
-                secret_list, config_error = [], str(exc)
-            if not secret_list and config_error is None:
-                config_error = "no webhook secret configured (DRIFTLOOP_WEBHOOK_SECRET)"
-        if secret_list and config_error is None:
+            secret_list: list[str] = []
+            if sender is None:
+                try:
+                    secret_list = list(self.secrets_for(session, message))
+                except ConfigurationError as exc:
+                    config_error = str(exc)
+                if not secret_list and config_error is None:
+                    config_error = "no webhook secret configured (DRIFTLOOP_WEBHOOK_SECRET)"
+        if sender is not None:
+            result = sender(url, msg_id, body)
+        elif secret_list and config_error is None:
             result = self._post(url, msg_id, body, secret_list, now)
         else:
             result = AttemptResult(None, config_error, 0.0)
@@ -160,6 +184,11 @@ class Deliverer:
     ) -> AttemptResult:
         cfg = self.settings.webhooks
         timeout = httpx.Timeout(cfg.timeout_seconds, connect=cfg.connect_timeout_seconds)
+        try:
+            # The name may resolve to a metadata address even when the URL passed validation.
+            check_resolved(url, allow_private=cfg.allow_private_targets)
+        except OutboundTargetError as exc:
+            return AttemptResult(None, f"refused target: {exc}"[:MAX_ERROR_CHARS], 0.0)
         start = time.perf_counter()
         try:
             response = self.http.post(
@@ -167,13 +196,18 @@ class Deliverer:
                 content=body.encode(),
                 headers={**headers(msg_id, now, body, secret_list), "user-agent": "driftloop"},
                 timeout=timeout,
+                follow_redirects=False,  # a redirect could lead to an address validation refuses
             )
         except Exception as exc:  # any failure is one failed attempt, logged and retried
             elapsed = time.perf_counter() - start
-            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS], elapsed)
+            # One reason for every transport failure: the stored log (shown by the API) must not
+            # tell a refused connection from a timeout, or webhooks become a port scanner.
+            log.debug("webhook %s to %s: %s", msg_id, redact_url(url), type(exc).__name__)
+            return AttemptResult(None, NO_RESPONSE, elapsed)
         elapsed = time.perf_counter() - start
-        error = None if response.is_success else f"HTTP {response.status_code}: {response.text}"
-        return AttemptResult(response.status_code, error and error[:MAX_ERROR_CHARS], elapsed)
+        # Status only, never the body: a receiver's page may hold anything (even secrets).
+        error = None if response.is_success else _status_reason(response.status_code)
+        return AttemptResult(response.status_code, error, elapsed)
 
     def _record(self, message_id: int, result: AttemptResult, started: datetime) -> None:
         cfg = self.settings.webhooks
@@ -240,7 +274,11 @@ class Deliverer:
                 f"no successful delivery since {endpoint.failing_since.isoformat()} "
                 f"({failing / 86400:.1f} days)"
             )
-            log.error("webhook endpoint %s disabled: %s", endpoint.url, endpoint.disabled_reason)
+            log.error(
+                "webhook endpoint %s disabled: %s",
+                redact_url(endpoint.url),
+                endpoint.disabled_reason,
+            )
 
 
 def _lock(session: Session) -> bool:

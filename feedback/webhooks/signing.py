@@ -15,8 +15,12 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from driftloop.errors import ConfigurationError
+from driftloop.errors import ConfigurationError, DriftloopError
+
+if TYPE_CHECKING:
+    from driftloop.settings import Settings
 
 SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24
@@ -51,6 +55,14 @@ def parse_secrets(value: str | Iterable[str] | None) -> list[str]:
     for item in out:
         decode_secret(item)
     return out
+
+
+def configured_secrets(settings: Settings) -> list[str]:
+    """The default webhook secrets of the settings (``DRIFTLOOP_WEBHOOK_SECRET``), parsed.
+
+    Read at each use, so a rotation applies to messages already queued.
+    """
+    return parse_secrets(settings.webhook_secret)
 
 
 def new_secret(nbytes: int = 32) -> str:
@@ -92,6 +104,65 @@ def headers(
         "webhook-timestamp": ts,
         "webhook-signature": sign(msg_id, ts, body, secret_list),
     }
+
+
+class SignatureError(DriftloopError, ValueError):
+    """A delivery that does not verify; ``reason`` is malformed, stale or bad_signature."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def verify(
+    msg_id: str | None,
+    timestamp: str | None,
+    body: bytes,
+    signature_header: str | None,
+    keys: Sequence[bytes],
+    now: datetime,
+    tolerance_seconds: float = 300.0,
+) -> None:
+    """Check a Standard-Webhooks-style signature (``v1,<base64 HMAC-SHA256 of "id.ts.body">``).
+
+    Any of the space-separated ``v1,`` signatures may match any key (rotation). The signature is
+    checked before the timestamp, so a stale delivery is an authentic one that came too late
+    (a replay, or a clock off by more than the tolerance). Raises :class:`SignatureError`.
+    """
+    if not msg_id or not timestamp or not signature_header:
+        raise SignatureError("malformed", "missing delivery id, timestamp or signature header")
+    try:
+        sent_at = int(timestamp)
+    except ValueError as exc:
+        raise SignatureError(
+            "malformed", f"timestamp {timestamp[:40]!r} is not an integer"
+        ) from exc
+    to_sign = f"{msg_id}.{timestamp}.".encode() + body
+    expected = [hmac.new(key, to_sign, hashlib.sha256).digest() for key in keys]
+    matched = False
+    for part in signature_header.split():
+        version, _, value = part.partition(",")
+        if version != "v1":
+            continue
+        try:
+            presented = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        matched = matched or any(hmac.compare_digest(presented, e) for e in expected)
+    if not matched:
+        raise SignatureError("bad_signature", "no v1 signature matches the configured secret")
+    age = now.timestamp() - sent_at
+    if abs(age) > tolerance_seconds:
+        raise SignatureError(
+            "stale",
+            f"timestamp {sent_at} is {age:+.0f} s from now; more than {tolerance_seconds:.0f} s "
+            "(a replay, or a clock to fix)",
+        )
+
+
+def standard_keys(secret_list: Sequence[str]) -> list[bytes]:
+    """The HMAC keys of ``whsec_`` secrets (base64-decoded, as Standard Webhooks says)."""
+    return [decode_secret(secret) for secret in secret_list]
 
 
 def _masked(secret: str) -> str:

@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from driftloop.monitor.metrics import metrics_response
-from driftloop.monitor.state import MonitorState, get_state
 from driftloop.store import is_current
+from driftloop.store.engine import reader
+from driftloop.web.metrics import metrics_response
+from driftloop.web.state import MonitorState, get_state
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +24,11 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "Database unreachable or not migrated"}})
 def readyz(state: MonitorState = Depends(get_state)) -> JSONResponse:
     """The database answers and is migrated to the code's schema."""
+    engine = reader(state.engine)  # never waits for SQLite's write lock held by a job
     try:
-        with state.engine.connect() as connection:
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        migrated = is_current(state.engine)
+        migrated = is_current(engine)
     except SQLAlchemyError as exc:
         return JSONResponse({"status": "unavailable", "database": str(exc.__class__.__name__)}, 503)
     if not migrated:

@@ -7,14 +7,15 @@ from typing import Any
 import pydantic
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from driftloop.contract import Batch, validate_batch_json
-from driftloop.monitor.api.body import LimitedRoute
-from driftloop.monitor.auth import require
+from driftloop.monitor.cardinality import CardinalityError
 from driftloop.monitor.ingest import ingest_batch
-from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
+from driftloop.web.auth import require
+from driftloop.web.body import LimitedRoute
+from driftloop.web.state import MonitorState, get_state
 
 router = APIRouter(route_class=LimitedRoute, tags=["records"])
 
@@ -26,6 +27,12 @@ class IngestResponse(BaseModel):
     received: int
     stored: int
     duplicates: int
+    conflicts: int = Field(
+        0, description="Records not stored: their request id is stored with different inputs."
+    )
+    conflicting_request_ids: list[str] = Field(
+        default_factory=list, description="The first 20 of those request ids."
+    )
 
 
 async def parsed_batch(request: Request) -> Batch:
@@ -60,7 +67,11 @@ def openapi_schemas() -> dict[str, Any]:
     },
     responses={
         413: {"description": "Body or batch over the size limits"},
-        422: {"description": "A record breaks the contract; the message names the field"},
+        415: {"description": "Content-Type is not JSON"},
+        422: {
+            "description": "A record breaks the contract, or the batch passes a cardinality cap "
+            "(models, versions per model, versions per batch); the message names it"
+        },
         503: {"description": "Database unavailable; retry after the Retry-After delay"},
     },
 )
@@ -75,6 +86,12 @@ def post_records(
             status.HTTP_413_CONTENT_TOO_LARGE,
             detail=f"batch of {len(batch.records)} records is over the limit of {limit}",
         )
-    result = ingest_batch(state, batch)
+    try:
+        result = ingest_batch(state, batch)
+    except CardinalityError:
+        state.metrics.batches.labels("over_cap").inc()
+        raise
     state.metrics.batches.labels("accepted").inc()
-    return IngestResponse(**result.__dict__)
+    return IngestResponse(
+        **{**result.__dict__, "conflicting_request_ids": list(result.conflicting_request_ids)}
+    )

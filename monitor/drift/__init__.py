@@ -5,46 +5,51 @@ significance-and-materiality rule; :class:`Reference` holds reference statistics
 :func:`compare_frame` is the raw path over data frames.
 """
 
-from driftloop.monitor.drift.chi2 import chi2_counts
-from driftloop.monitor.drift.correction import benjamini_hochberg
-from driftloop.monitor.drift.decision import (
-    DriftConfig,
-    DriftReport,
-    FeatureDrift,
-    FeatureTest,
-    decide,
-)
-from driftloop.monitor.drift.frame import (
-    FeatureSpec,
-    Reference,
-    compare_frame,
-    infer_specs,
-    numeric_column,
-    specs_from_schema,
-)
-from driftloop.monitor.drift.jensen_shannon import js_distance
-from driftloop.monitor.drift.ks import ks_binned, ks_pvalue, ks_statistic
-from driftloop.monitor.drift.methods import (
-    DEFAULT_METHODS,
-    METHODS,
-    DriftMethod,
-    Measures,
-    categorical_measures,
-    numerical_binned_measures,
-    numerical_measures,
-    resolve_method,
-)
-from driftloop.monitor.drift.psi import psi_counts
-from driftloop.monitor.drift.reference import (
-    PROFILE_BINS,
-    CategoricalReference,
-    NumericalReference,
-    bin_index,
-    categorical_reference,
-    category_key,
-    numerical_reference,
-)
-from driftloop.monitor.drift.wasserstein import wasserstein_binned, wasserstein_sorted
+from typing import TYPE_CHECKING
+
+from driftloop._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from driftloop.monitor.drift.chi2 import chi2_counts
+    from driftloop.monitor.drift.correction import benjamini_hochberg
+    from driftloop.monitor.drift.decision import (
+        DriftConfig,
+        DriftReport,
+        FeatureDrift,
+        FeatureTest,
+        decide,
+    )
+    from driftloop.monitor.drift.frame import (
+        FeatureSpec,
+        Reference,
+        compare_frame,
+        infer_specs,
+        numeric_column,
+        specs_from_schema,
+    )
+    from driftloop.monitor.drift.jensen_shannon import js_distance
+    from driftloop.monitor.drift.ks import ks_binned, ks_pvalue, ks_statistic
+    from driftloop.monitor.drift.methods import (
+        DEFAULT_METHODS,
+        METHODS,
+        DriftMethod,
+        Measures,
+        categorical_measures,
+        numerical_binned_measures,
+        numerical_measures,
+        resolve_method,
+    )
+    from driftloop.monitor.drift.psi import psi_counts
+    from driftloop.monitor.drift.reference import (
+        PROFILE_BINS,
+        CategoricalReference,
+        NumericalReference,
+        bin_index,
+        categorical_reference,
+        category_key,
+        numerical_reference,
+    )
+    from driftloop.monitor.drift.wasserstein import wasserstein_binned, wasserstein_sorted
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -83,3 +88,49 @@ __all__ = [
     "wasserstein_binned",
     "wasserstein_sorted",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "driftloop.monitor.drift.chi2": ("chi2_counts",),
+        "driftloop.monitor.drift.correction": ("benjamini_hochberg",),
+        "driftloop.monitor.drift.decision": (
+            "DriftConfig",
+            "DriftReport",
+            "FeatureDrift",
+            "FeatureTest",
+            "decide",
+        ),
+        "driftloop.monitor.drift.frame": (
+            "FeatureSpec",
+            "Reference",
+            "compare_frame",
+            "infer_specs",
+            "numeric_column",
+            "specs_from_schema",
+        ),
+        "driftloop.monitor.drift.jensen_shannon": ("js_distance",),
+        "driftloop.monitor.drift.ks": ("ks_binned", "ks_pvalue", "ks_statistic"),
+        "driftloop.monitor.drift.methods": (
+            "DEFAULT_METHODS",
+            "METHODS",
+            "DriftMethod",
+            "Measures",
+            "categorical_measures",
+            "numerical_binned_measures",
+            "numerical_measures",
+            "resolve_method",
+        ),
+        "driftloop.monitor.drift.psi": ("psi_counts",),
+        "driftloop.monitor.drift.reference": (
+            "PROFILE_BINS",
+            "CategoricalReference",
+            "NumericalReference",
+            "bin_index",
+            "categorical_reference",
+            "category_key",
+            "numerical_reference",
+        ),
+        "driftloop.monitor.drift.wasserstein": ("wasserstein_binned", "wasserstein_sorted"),
+    },
+)

@@ -26,6 +26,7 @@ from driftloop.monitor.drift.methods import (
     numerical_measures,
     resolve_method,
 )
+from driftloop.monitor.drift.missing import missing_share
 from driftloop.monitor.drift.reference import (
     CategoricalReference,
     NumericalReference,
@@ -105,7 +106,7 @@ class Reference:
         for spec in specs:
             if spec.name not in frame.columns:
                 raise DatasetError(f"the reference has no column {spec.name!r}")
-            resolve_method(spec.kind, spec.method)  # fail early on a bad override
+            resolve_method(spec.kind, spec.method, discrete=True)  # fail early on a bad name
             column = frame[spec.name]
             try:
                 if spec.kind is FeatureKind.numerical:
@@ -121,11 +122,17 @@ class Reference:
                     )
             except ValueError as exc:
                 raise DatasetError(str(exc)) from exc
+            ref = features[spec.name]
+            resolve_method(spec.kind, spec.method, discrete=_discrete(ref))
         return cls(specs, features)
 
 
+def _discrete(ref: FeatureReference) -> bool:
+    return isinstance(ref, NumericalReference) and ref.discrete
+
+
 def _test(spec: FeatureSpec, ref: FeatureReference, frame: pd.DataFrame) -> FeatureTest:
-    method = resolve_method(spec.kind, spec.method)
+    method = resolve_method(spec.kind, spec.method, discrete=_discrete(ref))
     if spec.name not in frame.columns:
         return FeatureTest(
             spec.name,
@@ -137,8 +144,11 @@ def _test(spec: FeatureSpec, ref: FeatureReference, frame: pd.DataFrame) -> Feat
         )
     column: Any = frame[spec.name]
     if isinstance(ref, NumericalReference):
-        values, _ = numeric_column(column)
+        values, errors = numeric_column(column)
         cur = _sorted_valid(values)
+        missing = missing_share(
+            ref.missing, ref.rows, values.size - cur.size - errors, values.size - errors
+        )
         if cur.size == 0:
             return FeatureTest(
                 spec.name,
@@ -147,13 +157,15 @@ def _test(spec: FeatureSpec, ref: FeatureReference, frame: pd.DataFrame) -> Feat
                 None,
                 spec.materiality,
                 note="no numeric values in the current data",
+                missing=missing,
             )
-        return FeatureTest(
-            spec.name, spec.kind, method, numerical_measures(ref, cur), spec.materiality
-        )
+        measures = numerical_measures(ref, cur, discrete=method.name == "chi2")
+        return FeatureTest(spec.name, spec.kind, method, measures, spec.materiality, None, missing)
     counts = column.value_counts(dropna=True)
     aligned = ref.count(zip(counts.index, counts.to_numpy(), strict=True))
-    if aligned.sum() == 0:
+    present = float(aligned.sum())
+    missing = missing_share(ref.missing, ref.rows, len(column) - present, len(column))
+    if present == 0:
         return FeatureTest(
             spec.name,
             spec.kind,
@@ -161,9 +173,16 @@ def _test(spec: FeatureSpec, ref: FeatureReference, frame: pd.DataFrame) -> Feat
             None,
             spec.materiality,
             note="no values in the current data",
+            missing=missing,
         )
     return FeatureTest(
-        spec.name, spec.kind, method, categorical_measures(ref.counts, aligned), spec.materiality
+        spec.name,
+        spec.kind,
+        method,
+        categorical_measures(ref.counts, aligned),
+        spec.materiality,
+        None,
+        missing,
     )
 
 

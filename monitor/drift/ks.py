@@ -20,7 +20,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import gammaln
-from scipy.stats import kstwo
+
+from driftloop.monitor.drift.kolmogorov import kolmogn_sf
 
 __all__ = ["ks_binned", "ks_pvalue", "ks_statistic"]
 
@@ -102,7 +103,7 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
             return min(1.0, 2.0 * math.exp(-2.0 * nxx - 2.0 * d / 3.0))
         if en > 1_000:
             return min(1.0, max(0.0, 2.0 * _smirnov_sum(int(en), d)))
-    return float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
+    return float(np.clip(kolmogn_sf(int(en), d), 0.0, 1.0))
 
 
 def ks_binned(

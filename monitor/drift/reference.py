@@ -1,10 +1,16 @@
 """Reference statistics, computed once per reference dataset and reused by every comparison.
 
 A numerical reference keeps its sorted values (for the exact KS statistic), mean-centred prefix
-sums (for the O(m) Wasserstein distance), spread, range, and the quantile edges that both the PSI
-and the online profiles count on. A categorical reference keeps its category table. Category
-values are compared by :func:`category_key`, so ``1``, ``1.0`` and ``"1"`` are one category
-whether they came from a CSV file, a Parquet file or a JSON record.
+sums (for the O(m) Wasserstein distance), spread, range, and the bin edges that both the PSI
+and the online profiles count on. The edges are the reference's percentiles, deduplicated, plus a
+bin of its own for every heavily tied value (an *atom*: at least 1 % of the reference, or every
+value of a discrete feature), so a 0/1 flag keeps its 0s and 1s apart online as it does raw.
+A feature with at most :data:`DISCRETE_MAX_VALUES` distinct values, each seen
+:data:`DISCRETE_MIN_REPEATS` times on average, is *discrete*: it is tested as categorical (its
+values are the categories), where the asymptotic KS test has almost no size and little power.
+A categorical reference keeps its category table. Category values are compared by
+:func:`category_key`, so ``1``, ``1.0`` and ``"1"`` are one category whether they came from a
+CSV file, a Parquet file or a JSON record.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from numpy.typing import NDArray
 from driftloop.contract import FeatureKind
 
 __all__ = [
+    "DISCRETE_MAX_VALUES",
+    "DISCRETE_MIN_REPEATS",
     "PROFILE_BINS",
     "CategoricalReference",
     "NumericalReference",
@@ -36,6 +44,13 @@ PROFILE_BINS = 100
 """Quantile bins per numerical feature; PSI uses every tenth edge (deciles) of the same grid."""
 
 _PSI_STEP = PROFILE_BINS // 10
+
+DISCRETE_MAX_VALUES = 20
+"""A numerical feature with at most this many distinct reference values may be discrete."""
+DISCRETE_MIN_REPEATS = 5
+"""... when its reference has at least this many rows per distinct value."""
+_ATOM_SHARE = 1.0 / PROFILE_BINS
+"""A value holding at least this share of the reference gets a profile bin of its own."""
 
 
 def category_key(value: Any) -> str:
@@ -94,12 +109,39 @@ class NumericalReference:
     counts: NDArray[np.float64]
     rows: int
     missing: int
+    deciles: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    atoms: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    discrete: bool = False
+    spread: float = 1.0
     kind: FeatureKind = field(default=FeatureKind.numerical, init=False)
 
     @property
     def size(self) -> int:
         """Number of non-missing reference values."""
         return int(self.sorted.size)
+
+    @cached_property
+    def atom_slots(self) -> NDArray[np.intp]:
+        """The profile slot of each atom (each holds that value alone)."""
+        return bin_index(self.edges, self.atoms)
+
+    @cached_property
+    def decile_slots(self) -> NDArray[np.intp]:
+        """The PSI decile (0..9) of each profile slot, by the slot's lower edge."""
+        lower = np.searchsorted(self.deciles, self.edges, side="right")
+        return np.concatenate([[0], lower[:-1], [self.deciles.size]]).astype(np.intp)
+
+    def atom_counts(self, counts: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Profile-slot counts folded to one count per atom plus one for every other value."""
+        on_atoms = counts[self.atom_slots]
+        return np.append(on_atoms, counts.sum() - on_atoms.sum())
+
+    def sorted_atom_counts(self, cur_sorted: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Counts of a sorted sample on each atom plus one for every other value."""
+        lo = np.searchsorted(cur_sorted, self.atoms, side="left")
+        hi = np.searchsorted(cur_sorted, self.atoms, side="right")
+        on_atoms = (hi - lo).astype(np.float64)
+        return np.append(on_atoms, cur_sorted.size - on_atoms.sum())
 
     @cached_property
     def prefix(self) -> NDArray[np.float64]:
@@ -111,14 +153,12 @@ class NumericalReference:
 
     def psi_counts(self, counts: NDArray[np.float64]) -> NDArray[np.float64]:
         """Fold profile-slot counts (k+2 slots) into the 10 decile bins PSI compares."""
-        inner = counts[1:-1].reshape(10, _PSI_STEP).sum(axis=1)
-        inner[0] += counts[0]
-        inner[-1] += counts[-1]
-        return inner
+        folded = np.bincount(self.decile_slots, weights=counts, minlength=self.deciles.size + 1)
+        return folded.astype(np.float64, copy=False)
 
     def decile_counts(self, cur_sorted: NDArray[np.floating]) -> NDArray[np.float64]:
         """Counts of a sorted sample in the decile bins (-inf, q10), [q10, q20), ..., [q90, inf)."""
-        cuts = np.searchsorted(cur_sorted, self.edges[_PSI_STEP:-1:_PSI_STEP], side="left")
+        cuts = np.searchsorted(cur_sorted, self.deciles, side="left")
         bounds = np.concatenate([[0], cuts, [cur_sorted.size]])
         return np.diff(bounds).astype(np.float64)
 
@@ -166,7 +206,23 @@ def numerical_reference(
     if valid == 0:
         raise ValueError(f"feature {name!r}: the reference has no numeric values")
     mean = float(data.mean())
-    edges = sorted_quantiles(data, np.linspace(0.0, 1.0, PROFILE_BINS + 1))
+    grid = sorted_quantiles(data, np.linspace(0.0, 1.0, PROFILE_BINS + 1))
+    change = data[1:] != data[:-1]
+    distinct = int(np.count_nonzero(change)) + 1
+    discrete = distinct <= DISCRETE_MAX_VALUES and data.size >= DISCRETE_MIN_REPEATS * distinct
+    if discrete:
+        atoms = data[np.concatenate([[0], np.flatnonzero(change) + 1])]
+    else:
+        # A value holding >= 1 % of the sorted data spans a grid point: only those can be atoms.
+        candidates = np.unique(grid)
+        repeats = np.searchsorted(data, candidates, side="right") - np.searchsorted(
+            data, candidates, side="left"
+        )
+        atoms = candidates[(repeats >= 2) & (repeats >= _ATOM_SHARE * data.size)]
+    # Each atom a owns [a, nextafter(a)): only a itself falls in it.
+    edges = np.unique(np.concatenate([grid, atoms, np.nextafter(atoms, np.inf)]))
+    if edges.size == 1:  # one value seen once: still one bin for it
+        edges = np.append(edges, np.nextafter(edges[0], np.inf))
     counts = sorted_counts(edges, data)
     return NumericalReference(
         name=name,
@@ -179,7 +235,21 @@ def numerical_reference(
         counts=counts,
         rows=total,
         missing=total - valid,
+        deciles=grid[_PSI_STEP:-1:_PSI_STEP].copy(),
+        atoms=atoms,
+        discrete=bool(discrete),
+        spread=robust_spread(data, grid, float(data.std())),
     )
+
+
+def robust_spread(data: NDArray[np.float64], grid: NDArray[np.float64], std: float) -> float:
+    """The scale effect sizes are divided by: the smaller of the standard deviation and
+    IQR/1.349 (equal for normal data; a heavy tail no longer hides a shift of the bulk), floored
+    relative to the data's magnitude (a spread of 1e-5 is a spread, not rounding noise)."""
+    iqr = float(grid[3 * PROFILE_BINS // 4] - grid[PROFILE_BINS // 4])
+    spread = min(std, iqr / 1.349) if iqr > 0 else std
+    magnitude = max(abs(float(data[0])), abs(float(data[-1])))
+    return max(spread, 1e-9 * magnitude, 1e-12)
 
 
 def categorical_reference(

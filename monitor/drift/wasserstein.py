@@ -5,8 +5,9 @@
 closed form in those sums, so the cost is O(m) in the current window instead of a merge of both
 samples. ``lo`` (reference values below each current value) comes from the KS search.
 
-The normalisation (divide by the reference standard deviation, floored at 0.001) is Evidently's,
-so a threshold of 0.1 means the same thing in both tools.
+Callers divide by the reference spread (``NumericalReference.spread``: the standard deviation as
+Evidently does, unless IQR/1.349 is smaller, floored relative to the data's magnitude), so a
+threshold of 0.1 means the same thing as in Evidently on well-behaved data.
 """
 
 from __future__ import annotations
@@ -16,10 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["STD_FLOOR", "wasserstein_binned", "wasserstein_sorted"]
-
-STD_FLOOR = 0.001
-"""Smallest reference spread used for normalising (a constant reference is not infinitely tight)."""
+__all__ = ["wasserstein_binned", "wasserstein_sorted"]
 
 
 def wasserstein_sorted(

@@ -1,7 +1,9 @@
 """Prometheus collector of the newest drift and quality results, one set per version and variant.
 
 Values come from the stored results (written by the leader), so every replica exports the same
-numbers. A short cache keeps a burst of scrapes to one query.
+numbers. A short cache keeps a burst of scrapes to one query. Results older than
+``stale_after_seconds`` (the job writes none for a window without records) are not exported:
+retired and idle versions leave the exposition; every exported result carries its age.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from driftloop.clock import Clock, SystemClock
 from driftloop.store import DriftResult, Model
 
 __all__ = ["METRICS", "DriftCollector", "latest_results"]
@@ -68,6 +71,10 @@ METRICS: dict[str, tuple[str, list[str]]] = {
     "driftloop_ood_records_ratio": ("Share of records the input guard flagged.", KEY),
     "driftloop_drift_window_records": ("Records in the evaluated window.", KEY),
     "driftloop_drift_evaluated_timestamp_seconds": ("When the window was evaluated.", KEY),
+    "driftloop_drift_result_age_seconds": (
+        "Age of the newest result at scrape time (rules can require freshness).",
+        KEY,
+    ),
 }
 """Every metric this collector exports: name -> (help, labels)."""
 
@@ -95,9 +102,18 @@ def _flag(value: bool) -> float:
 class DriftCollector(Collector):
     """Yields gauge families from the newest stored results."""
 
-    def __init__(self, sessions: Callable[[], Session], ttl_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        ttl_seconds: float = 5.0,
+        *,
+        clock: Clock | None = None,
+        stale_after_seconds: float | None = None,
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl_seconds
+        self._clock = clock or SystemClock()
+        self._stale_after = stale_after_seconds
         self._lock = threading.Lock()
         self._cached: tuple[float, list[tuple[str, dict[str, Any]]]] | None = None
 
@@ -130,8 +146,13 @@ class DriftCollector(Collector):
             if value is not None:
                 families[metric].add_metric(labels, float(value))
 
+        now = self._clock.now()
         for model, result in self._load():
+            age = (now - datetime.fromisoformat(result["computed_at"])).total_seconds()
+            if self._stale_after is not None and age > self._stale_after:
+                continue  # a retired or idle version: its series leave the exposition
             key = [model, str(result["version"]), str(result["variant"])]
+            put("driftloop_drift_result_age_seconds", key, max(age, 0.0))
             ref = result["reference"]
             put("driftloop_drifted_features_ratio", key, ref["drifted_share"])
             put("driftloop_dataset_drifted", key, _flag(ref["dataset_drift"]))

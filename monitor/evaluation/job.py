@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from driftloop.monitor.drift.budget import alarm_alpha, raised
 from driftloop.monitor.drift.decision import DriftConfig, DriftReport
 from driftloop.monitor.profiles.baselines import BaselineCache
 from driftloop.monitor.profiles.build import ModelBaseline
@@ -27,7 +28,7 @@ from driftloop.settings import DriftSettings
 from driftloop.store import DriftProfile, DriftResult, Model, OodRecord
 
 if TYPE_CHECKING:
-    from driftloop.monitor.state import MonitorState
+    from driftloop.web.state import MonitorState
 
 __all__ = [
     "MINUTE_BUCKETS_KEPT",
@@ -77,8 +78,25 @@ def _report(report: DriftReport) -> dict[str, Any]:
     return {
         "dataset_drift": report.dataset_drift,
         "drifted_share": report.drifted_share,
+        "alarm_share": report.alarm_share,
         "features": [f.as_dict() for f in report.features],
     }
+
+
+def _last_verdicts(session: Session, model: Model) -> dict[tuple[str, str], bool]:
+    """The dataset verdict of each version and variant's newest stored result."""
+    newest = (
+        select(func.max(DriftResult.id))
+        .where(DriftResult.model_id == model.id)
+        .group_by(DriftResult.version, DriftResult.variant)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(DriftResult.version, DriftResult.variant, DriftResult.dataset_drift).where(
+            DriftResult.id.in_(newest)
+        )
+    )
+    return {(version, variant): bool(flag) for version, variant, flag in rows}
 
 
 def evaluate_window(
@@ -132,24 +150,69 @@ class Evaluator:
     def evaluate_model(
         self, session: Session, model: Model, defaults: DriftSettings, now: datetime
     ) -> list[DriftResult]:
-        """Evaluate one model's window; store and return one result per version and variant."""
-        baseline = self.baselines.get(session, model)
-        if baseline is None:
+        """Evaluate one model's window; store and return one result per version and variant.
+
+        Each version is compared with its own reference when it brought one, else with the
+        model's default (the champion's own reference, else the newest unversioned one).
+        """
+        from driftloop.store.reference import reference_ids
+
+        own, default = reference_ids(session, model)
+        if default is None:
             return []
+        baselines = self.baselines.for_versions(session, model, [None, *own])
         settings = defaults.for_model(model.name)
-        config = DriftConfig(settings.alpha, settings.materiality, settings.drifted_share)
-        start, end = window_bounds(now, settings.window_minutes)
-        layout = baseline.layout
-        current = read_window(session, model.id, layout.fingerprint, layout.size, start, end)
-        before, _ = previous_bounds(start, end)
-        previous = read_window(
-            session, model.id, layout.fingerprint, layout.size, before, start, current
+        config = DriftConfig(
+            settings.alpha,
+            settings.materiality,
+            settings.drifted_share,
+            min_rows=settings.min_window_rows,
+            alarm_alpha=alarm_alpha(
+                settings.alpha, settings.window_minutes, settings.false_alarms_per_day
+            ),
         )
+        previously = _last_verdicts(session, model)
+        start, end = window_bounds(now, settings.window_minutes)
+        before, _ = previous_bounds(start, end)
+        windows: list[tuple[str, str, ModelBaseline, NDArray[np.float64], Any]] = []
+        done: set[int] = set()
+        for baseline in baselines.values():
+            if baseline is None or baseline.reference_id in done:
+                continue
+            done.add(baseline.reference_id)
+            layout = baseline.layout
+            current = {
+                key: vector
+                for key, vector in read_window(
+                    session, model.id, layout.fingerprint, layout.size, start, end
+                ).items()
+                if own.get(key[0], default) == baseline.reference_id
+            }
+            previous = read_window(
+                session, model.id, layout.fingerprint, layout.size, before, start, current
+            )
+            windows.extend(
+                (version, variant, baseline, vector, previous.get((version, variant)))
+                for (version, variant), vector in current.items()
+            )
         rows = []
-        for (version, variant), vector in sorted(current.items()):
+        for version, variant, baseline, vector, earlier in sorted(windows, key=lambda w: w[:2]):
             if vector[0] <= 0:
                 continue
-            result = evaluate_window(baseline, vector, previous.get((version, variant)), config)
+            result = evaluate_window(baseline, vector, earlier, config)
+            result["reference_dataset"] = {
+                "id": baseline.reference_id,
+                "own": own.get(version) == baseline.reference_id,
+            }
+            against = result["reference"]
+            # Hysteresis (see driftloop.monitor.drift.budget): raised at the alarm level, kept
+            # while the share of features drifted at alpha still reaches the threshold.
+            against["dataset_drift"] = raised(
+                previously.get((version, variant), False),
+                against["dataset_drift"],
+                against["drifted_share"],
+                config.drifted_share,
+            )
             result.update(
                 version=version,
                 variant=variant,
@@ -163,6 +226,9 @@ class Evaluator:
                     "alpha": config.alpha,
                     "materiality": config.materiality,
                     "drifted_share": config.drifted_share,
+                    "min_window_rows": config.min_rows,
+                    "alarm_alpha": config.alarm_alpha,
+                    "false_alarms_per_day": settings.false_alarms_per_day,
                 },
             )
             row = DriftResult(

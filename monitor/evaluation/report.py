@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from driftloop.contract import FeatureKind
+from driftloop.extras import needs_extra
 from driftloop.monitor.drift.frame import FeatureSpec
 
 __all__ = ["evidently_html"]
@@ -27,8 +28,9 @@ def evidently_html(
     with warnings.catch_warnings():
         # Evidently's import pulls in litestar, which warns about its own deprecations.
         warnings.simplefilter("ignore")
-        from evidently import DataDefinition, Dataset, Report
-        from evidently.presets import DataDriftPreset
+        with needs_extra("reports", "the Evidently HTML report"):
+            from evidently import DataDefinition, Dataset, Report
+            from evidently.presets import DataDriftPreset
 
     names = [s.name for s in specs if s.name in reference.columns and s.name in current.columns]
     if not names:

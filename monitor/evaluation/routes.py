@@ -8,15 +8,15 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from driftloop.contract import Variant
-from driftloop.monitor.auth import require
 from driftloop.monitor.drift.frame import FeatureSpec
 from driftloop.monitor.evaluation.report import evidently_html
 from driftloop.monitor.profiles.baselines import BaselineCache
-from driftloop.monitor.reference import load_reference
-from driftloop.monitor.registry import get_model
-from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import Scope
 from driftloop.store import RecordRow
+from driftloop.store.reference import load_reference
+from driftloop.store.registry import get_model
+from driftloop.web.auth import require
+from driftloop.web.state import MonitorState, get_state
 
 __all__ = ["make_router"]
 
@@ -45,8 +45,8 @@ def make_router(baselines: BaselineCache) -> APIRouter:
         limit = rows or state.settings.drift.report_rows
         with state.sessions() as session:
             model = get_model(session, name)
-            baseline = baselines.get(session, model)
-            reference = load_reference(session, model)
+            baseline = baselines.get(session, model, version)  # the version's own, if any
+            reference = load_reference(session, model, version)
             if baseline is None or reference is None:
                 raise HTTPException(
                     status.HTTP_404_NOT_FOUND,

@@ -6,18 +6,23 @@ to its minute, hour and day buckets; :func:`read_window` sums a window; :func:`p
 turns a summed vector into drift results.
 """
 
-from driftloop.monitor.profiles.baselines import BaselineCache
-from driftloop.monitor.profiles.build import ModelBaseline, build_baseline
-from driftloop.monitor.profiles.hook import ProfileHook
-from driftloop.monitor.profiles.layout import Block, ProfileLayout
-from driftloop.monitor.profiles.store import (
-    GRAINS,
-    add_buckets,
-    bucket_start,
-    read_window,
-    segments,
-)
-from driftloop.monitor.profiles.window import FeatureOverrides, profile_drift
+from typing import TYPE_CHECKING
+
+from driftloop._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from driftloop.monitor.profiles.baselines import BaselineCache
+    from driftloop.monitor.profiles.build import ModelBaseline, build_baseline
+    from driftloop.monitor.profiles.hook import ProfileHook
+    from driftloop.monitor.profiles.layout import Block, ProfileLayout
+    from driftloop.monitor.profiles.store import (
+        GRAINS,
+        add_buckets,
+        bucket_start,
+        read_window,
+        segments,
+    )
+    from driftloop.monitor.profiles.window import FeatureOverrides, profile_drift
 
 __all__ = [
     "GRAINS",
@@ -34,3 +39,21 @@ __all__ = [
     "read_window",
     "segments",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "driftloop.monitor.profiles.baselines": ("BaselineCache",),
+        "driftloop.monitor.profiles.build": ("ModelBaseline", "build_baseline"),
+        "driftloop.monitor.profiles.hook": ("ProfileHook",),
+        "driftloop.monitor.profiles.layout": ("Block", "ProfileLayout"),
+        "driftloop.monitor.profiles.store": (
+            "GRAINS",
+            "add_buckets",
+            "bucket_start",
+            "read_window",
+            "segments",
+        ),
+        "driftloop.monitor.profiles.window": ("FeatureOverrides", "profile_drift"),
+    },
+)

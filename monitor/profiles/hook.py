@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from driftloop.clock import Clock
 from driftloop.monitor.profiles.baselines import BaselineCache
 from driftloop.monitor.profiles.store import add_buckets, bucket_start
-from driftloop.monitor.writer import StoredRecord
 from driftloop.store import Model, OodRecord
+from driftloop.store.records import StoredRecord
 
 __all__ = ["ProfileHook"]
 
@@ -33,16 +33,21 @@ class ProfileHook:
 
     def __call__(self, session: Session, model: Model, rows: list[StoredRecord]) -> None:
         """Add ``rows`` to their buckets; store the ones flagged out of distribution."""
-        baseline = self.baselines.get(session, model)
-        if baseline is None or not rows:
+        if not rows:
             return
-        layout = baseline.layout
+        baselines = self.baselines.for_versions(session, model, {row.version for row in rows})
         groups: dict[tuple[str, str, datetime], list[StoredRecord]] = defaultdict(list)
         for row in rows:
             groups[(row.version, row.variant, bucket_start(row.ts, "minute"))].append(row)
-        vectors: dict[tuple[str, str, datetime], NDArray[np.float64]] = {}
+        # Each version counts on its own reference's layout (its own, or the model's default).
+        by_layout: dict[str, dict[tuple[str, str, datetime], NDArray[np.float64]]] = {}
         flagged: list[dict[str, Any]] = []
         for key, members in groups.items():
+            baseline = baselines.get(key[0])
+            if baseline is None:
+                continue  # no usable reference for this version: nothing to count against
+            layout = baseline.layout
+            vectors = by_layout.setdefault(layout.fingerprint, {})
             vector, flags, reasons = layout.count(
                 [m.inputs for m in members], [m.outputs for m in members]
             )
@@ -59,6 +64,7 @@ class ProfileHook:
                 for m, flag, why in zip(members, flags, reasons, strict=True)
                 if flag
             )
-        add_buckets(session, model.id, layout.fingerprint, vectors, self.clock.now())
+        for fingerprint in sorted(by_layout):
+            add_buckets(session, model.id, fingerprint, by_layout[fingerprint], self.clock.now())
         if flagged:
             session.execute(insert(OodRecord), flagged)

@@ -29,6 +29,9 @@ GRAINS: dict[str, timedelta] = {
     "day": timedelta(days=1),
 }
 
+KEYS_PER_QUERY = 200
+"""Profile keys read back per query (SQLite bounds an expression's depth at 1,000)."""
+
 
 def bucket_start(ts: datetime, grain: str) -> datetime:
     """Start of the ``grain`` bucket holding ``ts`` (UTC)."""
@@ -83,32 +86,36 @@ def add_buckets(
             for v, r, g, s in keys
         ],
     )
-    condition = or_(
-        *(
-            and_(
-                DriftProfile.version == v,
-                DriftProfile.variant == r,
-                DriftProfile.grain == g,
-                DriftProfile.start == s,
+    # Read back in chunks: one OR over every key passes SQLite's expression depth (1,000) for a
+    # batch spanning many versions or minutes, a failure that would repeat on every resend.
+    for first in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[first : first + KEYS_PER_QUERY]
+        condition = or_(
+            *(
+                and_(
+                    DriftProfile.version == v,
+                    DriftProfile.variant == r,
+                    DriftProfile.grain == g,
+                    DriftProfile.start == s,
+                )
+                for v, r, g, s in chunk
             )
-            for v, r, g, s in keys
         )
-    )
-    query = (
-        select(DriftProfile)
-        .where(DriftProfile.model_id == model_id, DriftProfile.layout == layout, condition)
-        .order_by(
-            DriftProfile.version, DriftProfile.variant, DriftProfile.grain, DriftProfile.start
+        query = (
+            select(DriftProfile)
+            .where(DriftProfile.model_id == model_id, DriftProfile.layout == layout, condition)
+            .order_by(
+                DriftProfile.version, DriftProfile.variant, DriftProfile.grain, DriftProfile.start
+            )
+            .with_for_update()
         )
-        .with_for_update()
-    )
-    for row in session.scalars(query):
-        add = totals[(row.version, row.variant, row.grain, row.start)]
-        current = np.frombuffer(row.data, dtype=np.float64) if row.data else 0.0
-        total = current + add
-        row.data = total.tobytes()
-        row.records = int(total[0])
-        row.updated_at = now
+        for row in session.scalars(query):
+            add = totals[(row.version, row.variant, row.grain, row.start)]
+            current = np.frombuffer(row.data, dtype=np.float64) if row.data else 0.0
+            total = current + add
+            row.data = total.tobytes()
+            row.records = int(total[0])
+            row.updated_at = now
 
 
 def segments(start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:

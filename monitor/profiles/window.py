@@ -19,6 +19,7 @@ from driftloop.monitor.drift.methods import (
     numerical_binned_measures,
     resolve_method,
 )
+from driftloop.monitor.drift.missing import MissingShare, missing_share
 from driftloop.monitor.drift.reference import NumericalReference
 from driftloop.monitor.profiles.layout import Block, ProfileLayout
 
@@ -28,8 +29,21 @@ FeatureOverrides = dict[str, tuple[str | None, float | None]]
 """Per-feature ``(method, materiality)`` overrides, by feature name."""
 
 
-def _measures(
+def _missing(
     block: Block, base: NDArray[np.float64] | None, cur: NDArray[np.float64]
+) -> MissingShare | None:
+    cur_missing = block.extra(cur, "missing")
+    cur_rows = float(block.counts(cur).sum()) + cur_missing
+    if base is None:
+        ref = block.ref
+        return missing_share(ref.missing, ref.rows, cur_missing, cur_rows)
+    base_missing = block.extra(base, "missing")
+    base_rows = float(block.counts(base).sum()) + base_missing
+    return missing_share(base_missing, base_rows, cur_missing, cur_rows)
+
+
+def _measures(
+    block: Block, base: NDArray[np.float64] | None, cur: NDArray[np.float64], discrete: bool
 ) -> Measures | None:
     cur_counts = block.counts(cur)
     if cur_counts.sum() <= 0:
@@ -48,7 +62,9 @@ def _measures(
         return None
     if isinstance(block.ref, NumericalReference):
         tails = (block.extra(cur, "sum_below"), block.extra(cur, "sum_above"))
-        return numerical_binned_measures(block.ref, base_counts, base_tails, cur_counts, tails)
+        return numerical_binned_measures(
+            block.ref, base_counts, base_tails, cur_counts, tails, discrete=discrete
+        )
     return categorical_measures(base_counts, cur_counts)
 
 
@@ -67,7 +83,8 @@ def profile_drift(
         if block.role != role:
             continue
         method_name, materiality = (overrides or {}).get(block.name, (None, None))
-        method: DriftMethod = resolve_method(block.kind, method_name)
+        discrete = isinstance(block.ref, NumericalReference) and block.ref.discrete
+        method: DriftMethod = resolve_method(block.kind, method_name, discrete=discrete)
         if baseline is None and not block.has_reference:
             tests.append(
                 FeatureTest(
@@ -80,10 +97,13 @@ def profile_drift(
                 )
             )
             continue
-        measures = _measures(block, baseline, current)
+        measures = _measures(block, baseline, current, method.name == "chi2")
         note = None
         if measures is None:
             empty_base = baseline is not None and block.counts(baseline).sum() <= 0
             note = "no values in the previous window" if empty_base else "no values in the window"
-        tests.append(FeatureTest(block.name, block.kind, method, measures, materiality, note))
+        missing = _missing(block, baseline, current)
+        tests.append(
+            FeatureTest(block.name, block.kind, method, measures, materiality, note, missing)
+        )
     return decide(tests, config)

@@ -3,17 +3,17 @@ rollout's state and history, and the operator's actions."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 
 from driftloop.contract import Identifier
 from driftloop.errors import ValidationError
-from driftloop.monitor.auth import require
-from driftloop.monitor.registry import get_model
 from driftloop.monitor.rollout.routing import policy_json, read_policy
 from driftloop.monitor.rollout.service import (
     RolloutConflictError,
@@ -22,11 +22,15 @@ from driftloop.monitor.rollout.service import (
     start_rollout,
 )
 from driftloop.monitor.rollout.views import decisions_json, gate_verdict, rollout_json
-from driftloop.monitor.state import MonitorState, get_state
 from driftloop.settings import RolloutSettings, Scope
 from driftloop.store import Rollout
+from driftloop.store.registry import get_model
+from driftloop.web.auth import require
+from driftloop.web.state import MonitorState, get_state
 
 __all__ = ["RolloutAction", "router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["rollout"])
 
@@ -74,22 +78,82 @@ def get_routing(name: str, state: MonitorState = Depends(get_state)) -> dict[str
 
 
 GATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The rollout may proceed"},
+    200: {
+        "description": "Verdict pass (phase=rollback: fail, roll back); always with provider=argo"
+    },
     404: {"description": "Unknown model"},
-    409: {"description": "The rollout is paused"},
-    412: {"description": "The rollout failed, was rolled back, or does not exist"},
+    409: {"description": "Verdict inconclusive: paused, or not proven yet (phase=promotion)"},
+    412: {"description": "Verdict fail: rolled back, superseded, a failing check, or no rollout"},
+    422: {"description": "Unknown phase or provider"},
 }
+
+GatePhase = Literal[
+    "step",
+    "promotion",
+    "rollback",
+    "pre-rollout",
+    "rollout",
+    "confirm-rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+]
+
+
+class FlaggerPayload(BaseModel):
+    """What Flagger POSTs to a webhook (``CanaryWebhookPayload``); read for the log only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    namespace: str | None = None
+    phase: str | None = None
+    checksum: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+async def _caller(request: Request) -> FlaggerPayload | None:
+    body = await request.body()
+    if not body:
+        return None
+    try:
+        return FlaggerPayload.model_validate_json(body)
+    except ValueError:
+        log.info(
+            "gate: ignoring a webhook body that is not Flagger's payload (%d bytes)", len(body)
+        )
+        return None
 
 
 @router.get("/v1/models/{name}/gate", responses=GATE_RESPONSES)
 @router.post("/v1/models/{name}/gate", responses=GATE_RESPONSES, include_in_schema=True)
-def get_gate(name: str, state: MonitorState = Depends(get_state)) -> JSONResponse:
-    """The rollout's verdict: 2xx only when it may proceed (Argo web metric on GET; Flagger
-    webhooks POST their own payload, which is ignored)."""
+async def get_gate(
+    name: str,
+    request: Request,
+    phase: GatePhase = Query(
+        "step", description="step (default), promotion, rollback, or a Flagger hook type."
+    ),
+    provider: Literal["flagger", "argo"] | None = Query(
+        None,
+        description="argo: always 200, the verdict in the body (Argo counts non-2xx as errors).",
+    ),
+    state: MonitorState = Depends(get_state),
+) -> JSONResponse:
+    """The rollout's verdict for ``phase``: ``pass | fail | inconclusive`` in the body and as the
+    status code (200 / 412 / 409; ``phase=rollback`` answers 200 only on ``fail``). Argo Rollouts'
+    web provider GETs it (``provider=argo``); Flagger's webhooks POST their payload."""
+    caller = await _caller(request)
+    code, body = await run_in_threadpool(_gate, state, name, phase, provider)
+    if caller is not None:
+        body["caller"] = {"name": caller.name, "namespace": caller.namespace, "phase": caller.phase}
+    return JSONResponse(body, status_code=code)
+
+
+def _gate(
+    state: MonitorState, name: str, phase: str, provider: str | None
+) -> tuple[int, dict[str, Any]]:
     with state.sessions() as session:
         model = get_model(session, name)
-        code, body = gate_verdict(current_rollout(session, model), model)
-    return JSONResponse(body, status_code=code)
+        return gate_verdict(current_rollout(session, model), model, phase, provider)
 
 
 @router.get(

@@ -11,16 +11,18 @@ request; compared *paired*), then canary or A/B steps with increasing challenger
    the last step, promotes when the sequence lies wholly above ``-margin`` (non-inferiority shown);
    the step that sends *all* traffic to the challenger is entered only once non-inferiority is
    shown too, so users meet an unproven model only at a partial share;
-3. otherwise holds.
+3. past a deadline (``max_step_seconds`` on one step, ``max_rollout_seconds`` in all), takes
+   ``deadline_action`` (default: roll back, reason ``deadline``), so an inconclusive challenger
+   does not keep its share of traffic forever;
+4. otherwise holds.
 
-The bounds are the running intersection of the shadow (paired) and canary (unpaired) sequences:
-each is valid at ``alpha/2`` uniformly over time, so their intersection over both phases and over
-time is valid at ``alpha`` and never widens; the paired evidence gathered in shadow keeps counting
-after the canary starts.
+The bounds come from one stratified sequence over the whole rollout
+(:mod:`~driftloop.monitor.rollout.strata`: the shadow step's paired differences and every canary
+step's and time bucket's unpaired difference, combined), valid at ``alpha`` uniformly over time;
+the decision reads its running intersection over time, which never widens.
 
 The difference is oriented so that positive means "the challenger is better" (accuracy difference,
-or champion loss minus challenger loss). The error budget ``alpha`` is split evenly between the
-shadow sequence and the canary sequence, so the chance that a rollout ends in a wrong verdict on the
+or champion loss minus challenger loss). The chance that a rollout ends in a wrong verdict on the
 primary metric stays under ``alpha`` however often it is evaluated.
 
 :func:`decide` works on NumPy arrays (one entry per simulated rollout) so the simulation in
@@ -61,6 +63,7 @@ class Reason(IntEnum):
     error_rate = 4
     latency = 5
     sample_ratio_mismatch = 6
+    deadline = 7
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,11 @@ def plan(config: RolloutSettings) -> list[Step]:
     return steps + [Step(config.split, float(w)) for w in config.steps]
 
 
-def phase_alpha(config: RolloutSettings) -> float:
-    """The error budget of each phase's confidence sequence (shadow and canary share ``alpha``)."""
-    return config.alpha / (2.0 if config.shadow else 1.0)
+def phase_alpha(config: RolloutSettings, *, split: bool = False) -> float:
+    """The error budget of the primary comparison: all of ``alpha`` for the one stratified
+    sequence over the whole rollout; ``split=True`` is the earlier design's budget, halved between
+    separate shadow and canary sequences (kept for the simulation's comparison)."""
+    return config.alpha / (2.0 if config.shadow and split else 1.0)
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,8 @@ class Evidence:
     ``n_champion``/``n_challenger`` are labeled rows in the phase; ``step_samples`` the labeled
     challenger rows since the step began; ``error_lower`` the lower bound of the 5xx share
     increase; ``latency_lower`` the lower bound of the challenger's share of requests slower than
-    the tolerated p99; ``srm_log_e`` the split test's running log e-value.
+    the tolerated quantile, ``latency_tolerated`` the share allowed beyond it (0.01 for p99);
+    ``srm_log_e`` the split test's running log e-value; ``rollout_seconds`` the rollout's age.
     """
 
     lower: Any
@@ -120,11 +126,18 @@ class Evidence:
     error_lower: Any = -np.inf
     latency_lower: Any = -np.inf
     srm_log_e: Any = 0.0
+    latency_tolerated: Any = 0.01
+    rollout_seconds: Any = 0.0
 
 
-LATENCY_EXCEEDANCE = 0.01
-"""Share of requests over the p99: a challenger whose p99 is within tolerance exceeds it at most
-this often."""
+def _late(config: RolloutSettings, e: Evidence) -> Any:
+    """Past ``max_step_seconds`` on this step or ``max_rollout_seconds`` in all."""
+    late: Any = np.asarray(False)
+    if config.max_step_seconds is not None:
+        late = late | (np.asarray(e.step_seconds) >= config.max_step_seconds)
+    if config.max_rollout_seconds is not None:
+        late = late | (np.asarray(e.rollout_seconds) >= config.max_rollout_seconds)
+    return late
 
 
 def decide(
@@ -147,12 +160,13 @@ def decide(
     non_inferior = enough & (np.asarray(e.lower) > -config.margin)
     rules = [
         (np.asarray(e.error_lower) > config.max_error_rate_increase, Action.rollback, "error"),
-        (np.asarray(e.latency_lower) > LATENCY_EXCEEDANCE, Action.rollback, "latency"),
+        (np.asarray(e.latency_lower) > np.asarray(e.latency_tolerated), Action.rollback, "latency"),
         (np.asarray(e.srm_log_e) >= np.log(1.0 / config.srm_alpha), Action.rollback, "srm"),
         (enough & (np.asarray(e.upper) < -config.margin), Action.rollback, "inferior"),
         (step_done & last & non_inferior, Action.promote, "non_inferior"),
         # All traffic goes to the challenger only once it is shown not to be worse.
         (step_done & ~last & ((step + 1 < last_step) | non_inferior), Action.advance, "step"),
+        (_late(config, e), Action[config.deadline_action], "deadline"),
     ]
     reasons = {
         "error": Reason.error_rate,
@@ -161,6 +175,7 @@ def decide(
         "inferior": Reason.inferior,
         "non_inferior": Reason.non_inferior,
         "step": Reason.step_complete,
+        "deadline": Reason.deadline,
     }
     undecided = np.ones(shape, dtype=bool)
     for condition, act, why in rules:

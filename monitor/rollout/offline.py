@@ -20,6 +20,7 @@ import pandas as pd
 
 from driftloop.contract import PredictionKind
 from driftloop.errors import DatasetError, DriftloopError
+from driftloop.jsonable import jsonable
 from driftloop.monitor.rollout.evidence import row_values
 
 __all__ = ["Endpoint", "ScoringError", "compare_holdout", "infer_kind", "score"]
@@ -56,10 +57,8 @@ def _predictions(body: Any, field: str, expected: int, where: str) -> list[Any]:
 
 def _jsonable_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     clean = frame.astype(object).where(frame.notna(), None)
-    rows: list[dict[str, Any]] = clean.to_dict(orient="records")
-    return [
-        {str(k): v.item() if isinstance(v, np.generic) else v for k, v in r.items()} for r in rows
-    ]
+    rows: list[dict[str, Any]] = jsonable(clean.to_dict(orient="records"))
+    return rows
 
 
 def score(

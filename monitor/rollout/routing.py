@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from driftloop.contract import RoutingMode
 from driftloop.store import Model, ModelVersion, RoutingPolicyRow
 
 __all__ = ["policy_json", "read_policy", "write_policy"]
@@ -32,7 +33,7 @@ def write_policy(
     session: Session,
     model: Model,
     *,
-    mode: str,
+    mode: str | RoutingMode,
     weight: float,
     champion: str,
     challenger: str | None,
@@ -40,12 +41,13 @@ def write_policy(
     now: datetime,
 ) -> RoutingPolicyRow:
     """Set the model's policy; the revision grows only when something changed."""
-    if mode != "single" and challenger is None:
-        raise ValueError(f"routing mode {mode!r} needs a challenger")
+    mode = RoutingMode(mode)  # the contract the sidecars follow; raises on an unknown mode
+    if mode is not RoutingMode.single and challenger is None:
+        raise ValueError(f"routing mode {mode.value!r} needs a challenger")
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"routing weight must be within 0..1, got {weight!r}")
     values: dict[str, Any] = {
-        "mode": mode,
+        "mode": mode.value,
         "weight": float(weight),
         "sticky_key": sticky_key if mode == "ab" else None,
         "champion_version": champion,

@@ -19,14 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from driftloop.contract import Role
+from driftloop.contract import Role, RolloutStatus
 from driftloop.errors import ValidationError
-from driftloop.monitor.registry import set_version
 from driftloop.monitor.rollout.decide import Action, Reason, Step, check_config, decide, plan
 from driftloop.monitor.rollout.evidence import LabeledRows, assess
 from driftloop.monitor.rollout.routing import write_policy
+from driftloop.monitor.rollout.state import Progress
 from driftloop.settings import RolloutSettings
 from driftloop.store import Model, ModelVersion, Rollout, RolloutDecision
+from driftloop.store.registry import set_version
 
 __all__ = [
     "ACTIVE",
@@ -38,7 +39,7 @@ __all__ = [
     "start_rollout",
 ]
 
-ACTIVE = ("active", "paused")
+ACTIVE = (RolloutStatus.active, RolloutStatus.paused)
 """Statuses of a rollout that still owns the model's routing."""
 
 
@@ -99,7 +100,7 @@ def _decide_row(
 def _route(
     session: Session, model: Model, rollout: Rollout, config: RolloutSettings, now: datetime
 ) -> None:
-    if rollout.status == "promoted":
+    if rollout.status == RolloutStatus.promoted:
         write_policy(
             session,
             model,
@@ -111,7 +112,7 @@ def _route(
             now=now,
         )
         return
-    if rollout.status in ("rolled_back", "superseded"):
+    if rollout.status in (RolloutStatus.rolled_back, RolloutStatus.superseded):
         write_policy(
             session,
             model,
@@ -179,14 +180,14 @@ def start_rollout(
             running.evidence,
             now,
         )
-        running.status, running.ended_at, running.updated_at = "superseded", now, now
+        running.status, running.ended_at, running.updated_at = RolloutStatus.superseded, now, now
         set_version(session, model, running.challenger_version, Role.retired, None, now)
     set_version(session, model, challenger_version, Role.challenger, None, now)
     rollout = Rollout(
         model_id=model.id,
         champion_version=champion,
         challenger_version=challenger_version,
-        status="active",
+        status=RolloutStatus.active,
         step=0,
         step_started_at=now,
         phase_started_at=now,
@@ -226,28 +227,21 @@ def _apply(
     if action is Action.advance:
         _decide_row(session, rollout, "advance", actor, reason, rollout.step + 1, evidence, now)
         leaving: Step = steps[rollout.step]
-        progress = dict(rollout.progress or {})
-        progress["srm_log_e_done"] = float(progress.get("srm_log_e_done", 0.0)) + float(
-            progress.pop("srm_log_e_step", 0.0)
-        )
         if leaving.paired:
-            # The canary phase compares unpaired rows from now on; the paired evidence stays in
-            # the running bounds and its sample count in the verdicts' minimum.
-            progress["earlier_samples"] = int(
-                (evidence or {}).get("samples", {}).get("champion", 0)
-            )
+            # The canary phase compares unpaired rows from now on; the paired rows stay one
+            # stratum of the rollout's comparison.
             rollout.phase_started_at = now
-        rollout.progress = progress
+        rollout.progress = Progress.from_json(rollout.progress).step_done().as_json()
         rollout.step += 1
         rollout.step_started_at = now
     elif action is Action.promote:
         _decide_row(session, rollout, "promote", actor, reason, rollout.step, evidence, now)
         set_version(session, model, rollout.challenger_version, Role.champion, None, now)
-        rollout.status, rollout.ended_at = "promoted", now
+        rollout.status, rollout.ended_at = RolloutStatus.promoted, now
     elif action is Action.rollback:
         _decide_row(session, rollout, "rollback", actor, reason, rollout.step, evidence, now)
         set_version(session, model, rollout.challenger_version, Role.retired, None, now)
-        rollout.status, rollout.ended_at = "rolled_back", now
+        rollout.status, rollout.ended_at = RolloutStatus.rolled_back, now
     rollout.updated_at = now
     _route(session, model, rollout, config, now)
 
@@ -260,6 +254,7 @@ REASONS = {
     Reason.error_rate: "guardrail: the challenger's 5xx share is higher than tolerated",
     Reason.latency: "guardrail: the challenger's p99 latency is higher than tolerated",
     Reason.sample_ratio_mismatch: "sample ratio mismatch: the split does not follow the policy",
+    Reason.deadline: "deadline: max_step_seconds or max_rollout_seconds passed undecided",
 }
 
 
@@ -279,10 +274,10 @@ def evaluate(
     actions, reasons = decide(config, rollout.step, len(steps) - 1, result.evidence)
     action, reason = Action(int(actions)), Reason(int(reasons))
     result.record["verdict"] = {"action": action.name, "reason": reason.name}
-    rollout.progress = result.progress
+    rollout.progress = result.progress.as_json()
     rollout.evidence = result.record
     rollout.evaluated_at = now
-    if rollout.status != "active" or action is Action.hold:
+    if rollout.status != RolloutStatus.active or action is Action.hold:
         return Action.hold
     _apply(
         session,
@@ -311,7 +306,12 @@ def manual(
     rollout = current_rollout(session, model, lock=True)
     if rollout is None:
         raise RolloutConflictError(f"model {model.name!r} has no rollout to {action}")
-    done = {"pause": "paused", "resume": "active", "promote": "promoted", "rollback": "rolled_back"}
+    done = {
+        "pause": RolloutStatus.paused,
+        "resume": RolloutStatus.active,
+        "promote": RolloutStatus.promoted,
+        "rollback": RolloutStatus.rolled_back,
+    }
     if rollout.status == done[action]:
         return rollout
     if rollout.status not in ACTIVE:

@@ -7,7 +7,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from driftloop.monitor.status.render import fmt, generic, table
+from driftloop.monitor.status.render import fmt, folded, summary, table
 
 
 def _interval(metric: dict[str, Any] | None) -> str:
@@ -73,6 +73,8 @@ def performance(section: Any) -> Markup:
     if not windows:
         return Markup('<p class="muted">no labeled rows yet</p>')
     parts = []
+    previous: tuple[Any, ...] | None = None
+    same: list[str] = []
     for name, window in windows.items():
         rows = []
         for version, variants in (window.get("versions") or {}).items():
@@ -87,8 +89,17 @@ def performance(section: Any) -> Markup:
                 for metric, value in list(metrics.items())[:5]:
                     row[metric] = _interval(value)
                 rows.append(row)
+        signature = tuple((r["version"], r["variant"], r["labeled"]) for r in rows)
+        if rows and signature == previous:
+            same.append(name)  # the longer window holds the same rows: same numbers
+            continue
+        previous = signature
         if rows:
             parts.append(Markup(f'<p class="muted">last {escape(name)}</p>') + table(rows))
+    if same:
+        parts.append(
+            Markup(f'<p class="muted">last {escape(", ".join(same))}: the same labeled rows</p>')
+        )
     return Markup("").join(parts) or Markup('<p class="muted">no labeled rows yet</p>')
 
 
@@ -100,6 +111,9 @@ def rollout(section: Any, decisions: list[dict[str, Any]]) -> Markup:
         f"{section.get('champion')} → {section.get('challenger')}: {section.get('status')}, "
         f"step {section.get('step')} ({section.get('mode')}, weight {fmt(section.get('weight'))})"
     )
+    deadline = section.get("deadline") or {}
+    if deadline.get("seconds_left") is not None and section.get("status") in ("active", "paused"):
+        state += f"; deadline: {deadline.get('action')} in {fmt(deadline['seconds_left'])} s"
     rows = []
     for d in decisions[-20:]:
         evidence = d.get("evidence") or {}
@@ -120,6 +134,7 @@ def rollout(section: Any, decisions: list[dict[str, Any]]) -> Markup:
                 ),
                 "n (champion/challenger)": f"{samples.get('champion')}/{samples.get('challenger')}",
                 "reason": d.get("reason"),
+                "evidence": folded(evidence, "JSON") if evidence else "–",
             }
         )
     return Markup(f"<p>{escape(state)}</p>") + table(rows)
@@ -131,14 +146,17 @@ def retraining(section: Any, triggers: list[dict[str, Any]]) -> Markup:
         {
             "fired": (t.get("fired_at") or "")[:19].replace("T", " "),
             "reason": t.get("reason"),
+            "evidence": folded(t.get("evidence")),
             "snapshot rows": (t.get("dataset") or {}).get("rows"),
             "webhook-id": t.get("webhook_id"),
             "delivery": t.get("delivery"),
         }
         for t in triggers
     ]
-    policy = generic(section) if section else Markup('<p class="muted">no policy</p>')
-    return policy + Markup("<p></p>") + table(rows)
+    if not section:
+        return Markup('<p class="muted">no policy</p>') + table(rows)
+    policy = folded(section, f"policy: {summary(section)} (JSON)")
+    return policy + table(rows)
 
 
 Renderer = Callable[[Any], Markup]

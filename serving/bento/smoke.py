@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -55,9 +56,15 @@ def _expected(model: Any, rows: list[dict[str, Any]], frame_input: bool) -> list
 
 
 def smoke_test(
-    bento_tag: str, model: Any, rows: list[dict[str, Any]], frame_input: bool, timeout: float
+    bento_tag: str,
+    model: Any,
+    rows: list[dict[str, Any]],
+    frame_input: bool,
+    timeout: float,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Start ``bentoml serve <tag>``, POST ``rows``, compare with ``model.predict``, stop it."""
+    step = progress or (lambda _stage, _done, _total: None)
     port = free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -81,7 +88,10 @@ def smoke_test(
         try:
             base = f"http://127.0.0.1:{port}"
             try:
+                step("smoke test: starting bentoml serve", 0, 1)
                 wait_ready(f"{base}/readyz", process, timeout)
+                step("smoke test: starting bentoml serve", 1, 1)
+                step("smoke test: comparing answers with the model", 0, len(rows))
                 response = httpx.post(f"{base}/predict", json={"inputs": rows}, timeout=30.0)
             except (RuntimeError, httpx.HTTPError) as exc:
                 log.seek(0)
@@ -100,6 +110,7 @@ def smoke_test(
                     f"smoke test of {bento_tag}: the Bento answered {got!r} where the model "
                     f"predicts {want!r}"
                 )
+            step("smoke test: comparing answers with the model", len(rows), len(rows))
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)

@@ -137,6 +137,7 @@ def render_service(
             f"    model={name!r},",
             "    version=os.environ.get('DRIFTLOOP_MODEL_VERSION', 'champion'),",
             "    monitor_url=os.environ.get('DRIFTLOOP_MONITOR_URL'),",
+            "    token=os.environ.get('DRIFTLOOP_MONITOR_TOKEN'),",
             "    spool_dir=os.environ.get('DRIFTLOOP_SPOOL_DIR'),",
             ")",
             "",

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
-from grafana_client import GrafanaApi
 from typer.testing import CliRunner
 
 from driftloop.cli import app
@@ -30,7 +30,7 @@ def _dashboards() -> list[dict[str, object]]:
 
 
 @contextmanager
-def _client(grafana: FakeGrafana, token: str = TOKEN) -> Iterator[GrafanaApi]:
+def _client(grafana: FakeGrafana, token: str = TOKEN) -> Iterator[httpx.Client]:
     with connect(grafana.url, token, timeout=10) as client:
         yield client
 
@@ -137,7 +137,7 @@ def test_the_command_fails_clearly_on_a_bad_token(grafana: FakeGrafana) -> None:
     result = CliRunner().invoke(
         app, ["dashboards", "publish", "--url", grafana.url, "--token", "nope"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Unauthorized" in result.output
     assert grafana.dashboards == {}
 
@@ -157,7 +157,7 @@ def test_an_unreachable_grafana_is_an_error_not_a_traceback() -> None:
     result = CliRunner().invoke(
         app, ["dashboards", "publish", "--url", url, "--token", TOKEN, "--timeout", "2"]
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     assert "cannot find or create Grafana folder 'Driftloop'" in result.output
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -12,11 +13,33 @@ import pytest
 
 from tests.procs import MonitorProcess
 
+HOG_SECONDS = 540
+"""A CPU hog stops by itself after this long, even if the test process dies."""
+
+
+@pytest.fixture
+def busy_machine() -> Iterator[None]:
+    """Two CPU-bound processes beside the demo (the machine of a user running other work, or a
+    CI runner shared with other jobs); bounded in time and killed when the test ends."""
+    loop = (
+        f"import time\nend = time.monotonic() + {HOG_SECONDS}\n"
+        "while time.monotonic() < end:\n    pass"
+    )
+    hogs = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(timeout=30)
+
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.timeout(720)
-def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+@pytest.mark.timeout(840)
+def test_the_demo_promotes_the_better_model_on_a_busy_machine(
+    tmp_path: Path, busy_machine: None
+) -> None:
     workdir = tmp_path / "demo"
     result = subprocess.run(
         [
@@ -33,10 +56,16 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=720,  # two CPU hogs beside it: about 8 min on a loaded 2-core machine
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "promoted" in result.stdout or "rolled back" in result.stdout
+    assert "challenger promoted" in result.stdout
+    # Output is a pipe here, not a terminal: progress came line by line, step by step.
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("[1] Train the champion") for line in lines)
+    assert lines.index(next(x for x in lines if x.startswith("[1] "))) < lines.index(
+        next(x for x in lines if x.startswith("[9] "))
+    )
 
     # The demo stopped its processes; a monitor on its database tells what they left behind.
     with (

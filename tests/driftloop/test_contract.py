@@ -37,7 +37,7 @@ def _models(raw: bytes) -> Batch | None:
 
 identifiers = st.one_of(
     st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=5),
-    st.sampled_from(["", "a b", "r\n", "x" * 201, "é", "ok\\", '"q"']),
+    st.sampled_from(["", "a b", "r\n", "x" * 201, "é", "ok\\", '"q"', "del\x7f", "tab\t"]),
     st.integers(),
 )
 timestamps = st.one_of(
@@ -153,3 +153,10 @@ def test_what_json_cannot_store_goes_to_the_models(inputs: str, outcome: Any) ->
         return
     with pytest.raises(ValidationError, match=outcome):
         validate_batch_json(raw)
+
+
+def test_an_empty_batch_takes_the_fast_path() -> None:
+    raw = b'{"batch_id": "b", "records": []}'
+    fast = _fast_batch(raw)
+    assert fast is not None
+    assert fast == Batch.model_validate_json(raw)

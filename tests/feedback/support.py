@@ -81,7 +81,7 @@ def later(seconds: float) -> datetime:
 def joined(client: TestClient, name: str = "pets") -> Any:
     """``labeled_rows`` of the model, indexed by (request_id, variant)."""
     from driftloop.feedback import labeled_rows
-    from driftloop.monitor.registry import get_model
+    from driftloop.store.registry import get_model
 
     state = client.app.state.driftloop  # type: ignore[attr-defined]
     with state.sessions() as session:

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 
 from driftloop.clock import FrozenClock
 from driftloop.feedback import join, label_count, labeled_rows
-from driftloop.monitor import create_app
-from driftloop.monitor.registry import get_model
+from driftloop.server import create_app
 from driftloop.settings import Settings
 from driftloop.store import LabelRow, Model
+from driftloop.store.registry import get_model
 from tests.feedback.support import joined, later, record, send_labels, send_records
 
 

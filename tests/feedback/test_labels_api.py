@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from driftloop.monitor import create_app
+from driftloop.server import create_app
 from driftloop.settings import JobSettings, Settings
 from driftloop.store import LabelRow
 from tests.feedback.support import (

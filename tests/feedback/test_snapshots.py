@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from driftloop.cli import app as cli
 from driftloop.clock import FrozenClock
 from driftloop.feedback import read_snapshot
-from driftloop.monitor import create_app
+from driftloop.server import create_app
 from driftloop.settings import Settings
 from tests.feedback.support import CLASSES, later, record, send_labels, send_records
 
@@ -86,7 +86,8 @@ def test_a_snapshot_reads_back_equal_to_what_was_exported(
     client: TestClient, tmp_path: Path
 ) -> None:
     setup_model(client)
-    response = client.post("/v1/models/pets/datasets", json={"out": str(tmp_path)})
+    out = tmp_path / "snapshots"  # the settings' snapshot_dir: requests may write only there
+    response = client.post("/v1/models/pets/datasets", json={"out": str(out)})
     assert response.status_code == 201, response.text
     manifest = response.json()
     rows = read_snapshot(manifest)
@@ -113,7 +114,10 @@ def test_a_snapshot_reads_back_equal_to_what_was_exported(
 
 def test_the_hash_depends_on_the_content_only(settings: Settings, tmp_path: Path) -> None:
     clock = FrozenClock(later(3600))
-    app = create_app(settings, clock=clock)
+    allowed = settings.model_copy(
+        update={"snapshot_allowed_prefixes": ["memory://driftloop-test-snapshots"]}
+    )
+    app = create_app(allowed, clock=clock)
     with TestClient(app) as client:
         setup_model(client)
         body = {"out": "memory://driftloop-test-snapshots", "since": later(1).isoformat()}
@@ -142,13 +146,15 @@ def test_the_hash_depends_on_the_content_only(settings: Settings, tmp_path: Path
         assert empty.status_code == 422
         assert "no labeled rows" in empty.json()["detail"]
         assert client.post("/v1/models/nope/datasets", json={}).status_code == 404
-        as_url = client.post("/v1/models/pets/datasets", json={"out": tmp_path.as_uri()})
+        as_url = client.post(
+            "/v1/models/pets/datasets", json={"out": (tmp_path / "snapshots").as_uri()}
+        )
         assert as_url.status_code == 201, as_url.text
         assert as_url.json()["uri"].startswith("file://")
         assert len(read_snapshot(as_url.json())) == 8
         bad = client.post("/v1/models/pets/datasets", json={"out": "nosuchscheme://x"})
         assert bad.status_code == 422
-        assert "cannot write the snapshot" in bad.json()["detail"]
+        assert "outside the allowed roots" in bad.json()["detail"]
     fsspec.filesystem("memory").rm("/driftloop-test-snapshots", recursive=True)
     app.state.driftloop.engine.dispose()
 
@@ -183,7 +189,7 @@ def test_the_cli_exports_a_snapshot(sqlite_database_url: str, tmp_path: Path) ->
     unknown = runner.invoke(
         cli, ["dataset", "export", "--model", "nope", "--database-url", sqlite_database_url]
     )
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     bad_time = runner.invoke(cli, [*args, "--since", "yesterday"])
     assert bad_time.exit_code == 2
     assert "ISO 8601" in bad_time.output

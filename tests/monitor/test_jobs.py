@@ -9,13 +9,13 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from driftloop.clock import FrozenClock
-from driftloop.monitor.state import MonitorState
 from driftloop.settings import Settings
+from driftloop.web.state import MonitorState
 
 
 @pytest.fixture
 def state(settings: Settings, frozen_clock: FrozenClock) -> Iterator[MonitorState]:
-    from driftloop.monitor import create_app
+    from driftloop.server import create_app
 
     app: FastAPI = create_app(settings, clock=frozen_clock, registry=CollectorRegistry())
     monitor: MonitorState = app.state.driftloop
@@ -42,18 +42,18 @@ def test_the_last_success_counts_from_the_first_attempt_and_moves_only_on_succes
     last = "driftloop_job_last_success_timestamp_seconds"
     assert _gauge(state, last, "flaky") is None, "nothing before the leader first runs it"
     first = frozen_clock.now().timestamp()
-    state.jobs.run_job("flaky")  # fails
+    state.jobs.run_job("flaky", state)  # fails
     assert _gauge(state, last, "flaky") == first
     frozen_clock.advance(60)
-    state.jobs.run_job("flaky")  # succeeds
+    state.jobs.run_job("flaky", state)  # succeeds
     assert _gauge(state, last, "flaky") == first + 60
     frozen_clock.advance(60)
-    state.jobs.run_job("flaky")  # fails again: the last success stays
+    state.jobs.run_job("flaky", state)  # fails again: the last success stays
     assert _gauge(state, last, "flaky") == first + 60
 
 
 def test_every_scheduled_task_exports_its_interval(state: MonitorState) -> None:
-    state.jobs.start()
+    state.jobs.start(state)
     intervals = {
         task: _gauge(state, "driftloop_job_interval_seconds", task) for task in state.jobs.jobs
     }

@@ -75,7 +75,8 @@ class Bentos:
 @pytest.fixture(scope="session")
 def bento_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("bentoml-home")
-    return {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
+    return {"BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True",
+            "XDG_STATE_HOME": str(home / "xdg-state")}  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,7 @@ class BentoProcess(Proc):
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.target = target
         args = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
                 "--port", str(self.port)]  # fmt: skip
         if cwd:
@@ -80,9 +81,15 @@ class SidecarProcess(Proc):
     """``driftloop sidecar`` with ``args``; ``url`` is the data port, ``admin`` the admin port."""
 
     def __init__(
-        self, name: str, args: list[str], logdir: Path, env: dict[str, str] | None = None
+        self,
+        name: str,
+        args: list[str],
+        logdir: Path,
+        env: dict[str, str] | None = None,
+        ports: tuple[int, int] | None = None,
     ) -> None:
-        self.port, self.admin_port = free_port(), free_port()
+        """``ports``: the data and admin ports (default: free ones)."""
+        self.port, self.admin_port = ports or (free_port(), free_port())
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         super().__init__(
@@ -101,7 +108,8 @@ class SidecarProcess(Proc):
                 *args,
             ],
             logdir,
-            {**FAST_SHIPPING, **(env or {})},
+            # The capture log's default folder: under this test's folder, not the user's home.
+            {**FAST_SHIPPING, "XDG_STATE_HOME": str(logdir / "xdg-state"), **(env or {})},
         )
         try:
             wait_http(f"{self.admin}/healthz", 30, self.process)

@@ -47,12 +47,18 @@ class ServerThread:
         self.thread.join(10)
 
 
-def model_app(name: str, delay: float = 0.0, fail: bool = False) -> Starlette:
-    """An upstream that predicts ``name`` for every row, after ``delay`` seconds."""
+def model_app(
+    name: str, delay: float = 0.0, fail: bool = False, hold: threading.Event | None = None
+) -> Starlette:
+    """An upstream that predicts ``name`` for every row, after ``delay`` seconds and, with
+    ``hold``, only once the test sets it (an upstream slow for as long as the test needs, on a
+    machine of any speed)."""
 
     async def predict(request: Request) -> Response:
         if delay:
             await asyncio.sleep(delay)
+        while hold is not None and not hold.is_set():
+            await asyncio.sleep(0.005)
         if fail:
             return JSONResponse({"error": "model exploded"}, status_code=500)
         body = await request.json()

@@ -115,30 +115,36 @@ def test_records_are_shipped_in_batches_in_order(
     assert value(registry, "driftloop_records_sent_total") == 35
 
 
-def test_a_full_queue_drops_and_counts_without_raising(
+def test_a_full_memory_spool_drops_and_counts_without_raising(
     sink: RecordingSink, registry: CollectorRegistry
 ) -> None:
-    shipper = make(sink, registry, queue_size=5)  # not started: nothing drains the queue
+    shipper = make(sink, registry, spool=MemorySpool(5))  # not started: nothing drains it
     results = [shipper.offer(item(i)) for i in range(8)]
     assert results == [True] * 5 + [False] * 3
     assert value(registry, "driftloop_records_dropped_total", reason="queue_full") == 3
+    assert value(registry, "driftloop_records_captured_total") == 3  # the sums close
 
 
-def test_a_crashing_sink_spools_and_replays_in_order_once_it_recovers(
-    shipper: Shipper, sink: RecordingSink, registry: CollectorRegistry
+def test_a_crashing_sink_keeps_records_in_the_log_and_replays_them_in_order(
+    tmp_path: Path, sink: RecordingSink, registry: CollectorRegistry
 ) -> None:
-    sink.fail = True
-    for i in range(25):
-        shipper.offer(item(i))
-    wait_for(lambda: value(registry, "driftloop_records_spooled_total") == 25)
-    for i in range(25, 30):
-        shipper.offer(item(i))
-    wait_for(lambda: value(registry, "driftloop_records_spooled_total") == 30)
-    sink.fail = False
-    wait_for(lambda: len(sink.ids()) == 30)
+    shipper = make(sink, registry, spool=DiskSpool(tmp_path))
+    shipper.start()
+    try:
+        sink.fail = True
+        for i in range(30):
+            shipper.offer(item(i))
+        wait_for(lambda: value(registry, "driftloop_records_spooled_total") > 0)
+        sink.fail = False
+        wait_for(lambda: len(sink.ids()) == 30)
+        wait_for(lambda: shipper.spool.size_bytes == 0)
+    finally:
+        shipper.stop()
     assert sink.ids() == [f"r{i}" for i in range(30)]
     assert value(registry, "driftloop_records_replayed_total") == 30
-    assert value(registry, "driftloop_records_dropped_total", reason="queue_full") == 0
+    assert value(registry, "driftloop_records_spooled_total") == 30
+    assert value(registry, "driftloop_records_sent_total") == 30
+    assert value(registry, "driftloop_records_captured_total") == 30
 
 
 def test_a_rejected_record_is_isolated_and_the_rest_delivered(
@@ -161,10 +167,11 @@ def test_a_body_that_cannot_be_parsed_is_counted(
     shipper.offer(bad)
     shipper.offer(item(1))
     wait_for(lambda: sink.ids() == ["r1"])
-    assert value(registry, "driftloop_records_dropped_total", reason="capture_error") == 1
+    assert value(registry, "driftloop_records_dropped_total", reason="not_json") == 1
+    assert value(registry, "driftloop_records_captured_total") == 2  # sent 1 + dropped 1
 
 
-def test_stopping_spools_what_the_monitor_did_not_take_and_a_restart_replays_it(
+def test_what_the_monitor_did_not_take_before_a_stop_is_sent_by_the_next_process(
     tmp_path: Path, sink: RecordingSink, registry: CollectorRegistry
 ) -> None:
     sink.fail = True
@@ -181,3 +188,34 @@ def test_stopping_spools_what_the_monitor_did_not_take_and_a_restart_replays_it(
     finally:
         second.stop()
     assert sink.ids() == [f"r{i}" for i in range(12)]
+
+
+def test_records_evicted_from_a_full_log_are_counted_and_the_sums_close(
+    tmp_path: Path, sink: RecordingSink, registry: CollectorRegistry
+) -> None:
+    sink.fail = True
+    spool = DiskSpool(tmp_path, max_bytes=4000, segment_bytes=1000)
+    shipper = make(sink, registry, spool=spool)
+    shipper.start()
+    try:
+        for i in range(100):
+            shipper.offer(item(i))
+        wait_for(
+            lambda: value(registry, "driftloop_records_dropped_total", reason="spool_full") > 0
+        )
+        sink.fail = False
+        wait_for(lambda: spool.size_bytes == 0)
+        wait_for(
+            lambda: (
+                value(registry, "driftloop_records_sent_total")
+                + value(registry, "driftloop_records_dropped_total", reason="spool_full")
+                == 100
+            )
+        )
+    finally:
+        shipper.stop()
+    delivered = sink.ids()
+    assert len(delivered) == len(set(delivered))
+    dropped = value(registry, "driftloop_records_dropped_total", reason="spool_full")
+    assert len(delivered) + dropped == 100
+    assert value(registry, "driftloop_records_captured_total") == 100

@@ -99,7 +99,7 @@ def set_policy(monitor: Monitor, **policy: Any) -> dict[str, Any]:
 def evaluate(monitor: Monitor) -> list[dict[str, Any]]:
     """One run of the retraining job; returns the triggers fired by it."""
     before = {t["id"] for t in triggers(monitor)}
-    monitor.state.jobs.run_job("retrain.evaluate")
+    monitor.state.jobs.run_job("retrain.evaluate", monitor.state)
     return [t for t in triggers(monitor) if t["id"] not in before]
 
 

@@ -63,6 +63,17 @@ def test_a_retrained_version_becomes_the_challenger_with_its_lineage(
     assert lineage["snapshot"]["sha256"] == body["dataset"]["content_hash"].split(":", 1)[1]
     assert sorted(lineage["request_ids"]) == sorted(ids)
     assert lineage["request_count"] == 30
+    assert lineage["next_offset"] is None
+    # Paginated: pages of 12 walk every request id once.
+    pages, offset = [], 0
+    while offset is not None:
+        page = monitor.client.get(
+            "/v1/models/iris/versions/v2/lineage", params={"limit": 12, "offset": offset}
+        ).json()
+        pages.append(page["request_ids"])
+        offset = page["next_offset"]
+    assert [len(p) for p in pages] == [12, 12, 6]
+    assert sorted(i for p in pages for i in p) == sorted(ids)
 
 
 def test_registering_the_same_version_with_other_provenance_conflicts(

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from driftloop.cli import app as cli
-from driftloop.monitor import create_app
+from driftloop.server import create_app
 from driftloop.settings import Scope, Settings
 from tests.feedback.webhooks.servers import Served
 
@@ -47,7 +47,7 @@ def test_retrain_then_list_status_and_replay(monitor_url: str) -> None:
     webhook_id = out.split("webhook ", 1)[1].split(" ", 1)[0]
 
     code, out = run("retrain", "iris", *common)
-    assert code == 1
+    assert code == 2  # refused (4xx): docs/cli.md's exit codes
     assert "HTTP 409" in out
     assert "cooldown until" in out
 
@@ -65,17 +65,17 @@ def test_retrain_then_list_status_and_replay(monitor_url: str) -> None:
     assert f"{webhook_id} queued for delivery" in out
 
     code, out = run("webhooks", "replay", "--failed", *common)
-    assert code == 1
+    assert code == 2
     assert "nothing to replay" in out
 
 
 def test_the_cli_reports_auth_and_connection_errors(monitor_url: str) -> None:
     code, out = run("retrain", "iris", "--url", monitor_url)
-    assert code == 1
+    assert code == 2
     assert "HTTP 401" in out
     code, out = run("retrain", "nope", "--url", monitor_url, "--token", TOKEN)
-    assert code == 1
+    assert code == 2
     assert "unknown model 'nope'" in out
     code, out = run("webhooks", "list", "--url", "http://127.0.0.1:9", "--token", TOKEN)
-    assert code == 2
+    assert code == 3
     assert "cannot reach the monitor" in out

@@ -41,16 +41,16 @@ def test_real_dataset_drift_fires_once_and_stays_quiet(monitor: Monitor) -> None
     set_policy(monitor, drift={"dataset": True}, cooldown_seconds=600)
     upload_reference(monitor)
     send_records(monitor, 300, shift=5.0)
-    monitor.state.jobs.run_job("drift")
+    monitor.state.jobs.run_job("drift", monitor.state)
     (fired,) = evaluate(monitor)
     assert fired["reason"] == "drift"
     assert fired["evidence"]["dataset_drift"] is True
     assert "sepal_length" in fired["evidence"]["drifted_features"]
     monitor.clock.advance(60)
-    monitor.state.jobs.run_job("drift")
+    monitor.state.jobs.run_job("drift", monitor.state)
     assert evaluate(monitor) == []
     monitor.clock.advance(600)
-    monitor.state.jobs.run_job("drift")
+    monitor.state.jobs.run_job("drift", monitor.state)
     assert evaluate(monitor) == []  # cooldown over, the same incident still open
 
 

@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from driftloop.clock import FrozenClock
 from driftloop.feedback.webhooks import new_secret
-from driftloop.monitor import MonitorState, create_app
+from driftloop.server import create_app
 from driftloop.settings import Settings
+from driftloop.web import MonitorState
 
 SECRET = new_secret()
 
@@ -44,7 +45,7 @@ class Monitor:
 
     def deliver(self) -> None:
         """One run of the delivery job, as the leader would run it."""
-        self.state.jobs.run_job("webhooks.deliver")
+        self.state.jobs.run_job("webhooks.deliver", self.state)
 
     def delivery(self, webhook_id: str) -> dict[str, Any]:
         """The delivery log of one message."""

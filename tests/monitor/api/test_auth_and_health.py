@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from driftloop.monitor import create_app
+from driftloop.server import create_app
 from driftloop.settings import JobSettings, Scope, Settings
 from driftloop.store import make_engine
 from tests.monitor.api.test_records import batch, make_record

@@ -106,8 +106,8 @@ def test_a_reference_upload_infers_the_schema_of_an_unknown_model(
     assert model["schema"]["prediction"]["classes"] == ["setosa", "virginica"]
     assert model["reference"]["rows"] == 50
     state = client.app.state.driftloop  # type: ignore[attr-defined]
-    from driftloop.monitor.reference import load_reference
-    from driftloop.monitor.registry import get_model
+    from driftloop.store.reference import load_reference
+    from driftloop.store.registry import get_model
 
     with state.sessions() as session:
         loaded = load_reference(session, get_model(session, "iris"))

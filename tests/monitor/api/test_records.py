@@ -52,6 +52,8 @@ def test_a_batch_is_stored_and_the_model_registered_with_an_inferred_schema(
         "received": 20,
         "stored": 20,
         "duplicates": 0,
+        "conflicts": 0,
+        "conflicting_request_ids": [],
     }
     model = client.get("/v1/models/iris").json()
     assert model["record_count"] == 20
@@ -146,7 +148,11 @@ def test_bodies_and_batches_over_the_limits_get_a_413(client: TestClient) -> Non
     assert "limit of 5" in response.json()["detail"]
     limits.max_decompressed_bytes = 1000
     bomb = gzip.compress(b" " * 10_000_000)
-    response = client.post("/v1/records", content=bomb, headers={"content-encoding": "gzip"})
+    response = client.post(
+        "/v1/records",
+        content=bomb,
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
     assert response.status_code == 413
     limits.max_body_bytes = 100
     response = client.post("/v1/records", json=batch([make_record(0)]))

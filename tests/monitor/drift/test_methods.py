@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import driftloop.monitor.drift as drift
 from driftloop.contract import Feature, FeatureKind, ModelSchema
 from driftloop.errors import ConfigurationError, DatasetError
 from driftloop.monitor.drift import (
@@ -32,7 +31,7 @@ def test_every_method_is_in_the_table_with_its_kinds() -> None:
     [
         (FeatureKind.numerical, "anderson", "unknown drift method 'anderson'"),
         (FeatureKind.categorical, "ks", "does not apply to categorical"),
-        (FeatureKind.numerical, "chi2", "does not apply to numerical"),
+        (FeatureKind.numerical, "chi2", "only when it is discrete"),
     ],
     ids=["unknown", "ks-on-categories", "chi2-on-numbers"],
 )
@@ -114,48 +113,6 @@ def test_threads_give_the_same_answer() -> None:
     reference = Reference.from_frame(ref)
     one = compare_frame(reference, cur, DriftConfig()).as_json()
     assert compare_frame(reference, cur, DriftConfig(), workers=3).as_json() == one
-
-
-def test_the_public_surface_is_pinned() -> None:
-    assert set(drift.__all__) == {
-        "DEFAULT_METHODS",
-        "METHODS",
-        "PROFILE_BINS",
-        "CategoricalReference",
-        "DriftConfig",
-        "DriftMethod",
-        "DriftReport",
-        "FeatureDrift",
-        "FeatureSpec",
-        "FeatureTest",
-        "Measures",
-        "NumericalReference",
-        "Reference",
-        "benjamini_hochberg",
-        "bin_index",
-        "categorical_measures",
-        "categorical_reference",
-        "category_key",
-        "chi2_counts",
-        "compare_frame",
-        "decide",
-        "infer_specs",
-        "js_distance",
-        "ks_binned",
-        "ks_pvalue",
-        "ks_statistic",
-        "numeric_column",
-        "numerical_binned_measures",
-        "numerical_measures",
-        "numerical_reference",
-        "psi_counts",
-        "resolve_method",
-        "specs_from_schema",
-        "wasserstein_binned",
-        "wasserstein_sorted",
-    }
-    for name in drift.__all__:
-        assert hasattr(drift, name)
 
 
 def test_a_categorical_window_without_values_is_reported_not_crashed() -> None:

@@ -93,7 +93,7 @@ def test_the_job_flags_the_shifted_feature_and_shows_it_on_the_model(
     loaded: tuple[TestClient, list[dict[str, Any]]],
 ) -> None:
     client, _ = loaded
-    _state(client).jobs.run_job("drift")
+    _state(client).jobs.run_job("drift", _state(client))
     model = client.get("/v1/models/churn").json()
     [result] = model["drift"]
     assert (result["version"], result["variant"], result["records"]) == ("v1", "champion", 600)
@@ -126,7 +126,7 @@ def test_metrics_come_from_the_latest_results(
 ) -> None:
     client, _ = loaded
     state = _state(client)
-    state.jobs.run_job("drift")
+    state.jobs.run_job("drift", state)
     registry = state.registry
     key = {"model": "churn", "version": "v1", "variant": "champion"}
     assert (
@@ -168,7 +168,7 @@ def test_profiles_agree_with_the_raw_path_on_the_same_window(
     loaded: tuple[TestClient, list[dict[str, Any]]],
 ) -> None:
     client, records = loaded
-    _state(client).jobs.run_job("drift")
+    _state(client).jobs.run_job("drift", _state(client))
     online = {
         f["name"]: f
         for f in client.get("/v1/models/churn").json()["drift"][0]["reference"]["features"]
@@ -194,14 +194,14 @@ def test_profiles_agree_with_the_raw_path_on_the_same_window(
 def test_a_model_without_reference_is_skipped_not_failed(client: TestClient) -> None:
     rng = np.random.default_rng(0)
     _post(client, _records(rng, 20, shift=0.0))
-    _state(client).jobs.run_job("drift")
+    _state(client).jobs.run_job("drift", _state(client))
     model = client.get("/v1/models/churn").json()
     assert model["drift"] == []
     assert model["quality"] == []
 
 
 def test_per_model_settings_override_the_defaults(settings: Any) -> None:
-    from driftloop.monitor import create_app
+    from driftloop.server import create_app
 
     strict = settings.model_copy(
         update={
@@ -220,7 +220,7 @@ def test_per_model_settings_override_the_defaults(settings: Any) -> None:
                 headers={"content-type": "application/vnd.apache.parquet"},
             )
             _post(client, _records(rng, 300, shift=1.0))
-            _state(client).jobs.run_job("drift")
+            _state(client).jobs.run_job("drift", _state(client))
             [result] = client.get("/v1/models/churn").json()["drift"]
     finally:
         app.state.driftloop.engine.dispose()

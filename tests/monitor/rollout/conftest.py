@@ -12,7 +12,7 @@ from driftloop.settings import JobSettings, Settings
 
 
 def _client(settings: Settings, clock: FrozenClock) -> Iterator[TestClient]:
-    from driftloop.monitor import create_app
+    from driftloop.server import create_app
 
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:

@@ -108,12 +108,12 @@ def test_a_missing_label_column_and_a_bad_answer_are_named() -> None:
         compare_holdout(broken, Endpoint("http://a"), Endpoint("http://b"), holdout())
 
 
-def test_the_command_exits_2_naming_an_unreachable_model(tmp_path: Path) -> None:
+def test_the_command_exits_3_naming_an_unreachable_model(tmp_path: Path) -> None:
     path = tmp_path / "holdout.csv"
     holdout(20).to_csv(path, index=False)
     url = f"http://127.0.0.1:{free_port()}"
     result = CliRunner().invoke(
         app, ["compare", "--champion", url, "--challenger", url, "--data", str(path)]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "could not be reached" in result.output

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from driftloop.clock import FrozenClock
-from driftloop.monitor.registry import get_model
 from driftloop.monitor.rollout import start_rollout
+from driftloop.store.registry import get_model
 from tests.monitor.rollout.traffic import MODEL, register, send, start
 
 FAST: dict[str, Any] = {
@@ -27,7 +27,8 @@ FAST: dict[str, Any] = {
 
 
 def run_jobs(client: TestClient) -> None:
-    client.app.state.driftloop.jobs.run_once()  # type: ignore[attr-defined]
+    state = client.app.state.driftloop  # type: ignore[attr-defined]
+    state.jobs.run_once(state)
 
 
 def routing(client: TestClient) -> dict[str, Any]:

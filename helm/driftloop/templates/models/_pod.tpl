@@ -42,7 +42,7 @@ spec:
   {{- end }}
   containers:
     - name: bento
-      image: {{ include "driftloop.imageRef" (dict "image" $v.image "default" "latest") | quote }}
+      image: {{ include "driftloop.imageRef" (dict "image" $v.image "default" (toString $v.version)) | quote }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
       {{- with $m.bento.command }}
       command:

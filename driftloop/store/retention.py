@@ -1,0 +1,473 @@
+"""Retention: delete what is older than the settings keep, in bounded batches.
+
+Raw records, labels of the records pruned, pending labels past their window, drift profiles and
+flagged (out-of-distribution) records. Every table is pruned in batches of ``batch_rows`` rows,
+each in its own committed transaction, so ingest waits at most one batch for SQLite's write lock,
+never a whole month's ``DELETE``; ``pause_seconds`` between batches lets a waiting writer in
+(SQLite's lock is not fair). On PostgreSQL a ``DELETE`` does not block inserts; batches there
+bound each transaction, and a records batch is one statement (data-modifying CTEs).
+
+A record's labels go in the same transaction as the record, once no other stored record (another
+variant or model logged the same request id) still joins them. A label is *pending* while no
+record shows its request id (a label may arrive first); pending labels received before their
+window are dropped. Both passes report separately; the dry run counts the same rows with the
+same predicates and deletes nothing.
+
+Records are found per known model on the ``(model_id, ts)`` index; records whose model row no
+longer exists are not visited (a scan of the whole table per run would cost more than they do;
+``records`` has no foreign key, see migration 0007).
+
+Bytes: on PostgreSQL ``pg_total_relation_size`` (table, indexes, TOAST) before and after; a
+``DELETE`` frees space for reuse by later inserts (autovacuum) rather than shrinking the files, so
+"after" drops little until a ``VACUUM FULL``. On SQLite the database's used bytes
+(``(page_count - freelist_count) * page_size``): freed pages go to the free list, reused by
+later inserts. PostgreSQL time partitions (drop a whole day at once) are not built yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+)
+
+from driftloop.store.drift import DriftProfile, OodRecord
+from driftloop.store.engine import reader
+from driftloop.store.feedback import PENDING_MODEL, LabelRow
+from driftloop.store.tables import Model, RecordRow
+
+__all__ = [
+    "GROWING_TABLES",
+    "PruneReport",
+    "PruneStep",
+    "RetentionPolicy",
+    "database_bytes",
+    "prune",
+    "table_bytes",
+    "table_rows",
+]
+
+GROWING_TABLES = ("records", "labels", "drift_profiles", "drift_ood_records")
+"""The tables that grow with traffic, in the order they are pruned."""
+
+_records: Table = RecordRow.__table__  # type: ignore[assignment]
+_labels: Table = LabelRow.__table__  # type: ignore[assignment]
+_profiles: Table = DriftProfile.__table__  # type: ignore[assignment]
+_ood: Table = OodRecord.__table__  # type: ignore[assignment]
+_models: Table = Model.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long each kind of row is kept, and the rows deleted per transaction."""
+
+    records: timedelta
+    """Raw records (by prediction time ``ts``); their labels go with them."""
+    pending_labels: timedelta
+    """Labels no stored record joins, by the time they were received."""
+    profiles: timedelta
+    """Drift profiles of every grain (by bucket start)."""
+    ood_records: timedelta
+    """Records the input guard flagged (by prediction time)."""
+    minute_profiles: timedelta | None = None
+    """Minute-grain profiles, when kept shorter than the others."""
+    batch_rows: int = 5000
+    pause_seconds: float = 0.0
+    """Wait between batches. SQLite's lock is not fair: a writer that commits and begins again
+    at once keeps it, while a waiting writer sleeps in its busy handler (up to 100 ms a try)."""
+
+    def __post_init__(self) -> None:
+        if self.batch_rows <= 0:
+            raise ValueError(f"batch_rows must be positive, got {self.batch_rows}")
+
+
+@dataclass
+class PruneStep:
+    """Rows one pass deleted (or, in a dry run, would delete)."""
+
+    table: str
+    reason: str
+    cutoff: datetime
+    rows: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "table": self.table,
+            "reason": self.reason,
+            "cutoff": self.cutoff.isoformat(),
+            "rows": self.rows,
+        }
+
+
+@dataclass
+class PruneReport:
+    """What a prune dropped: rows per pass and table, bytes before and after."""
+
+    dry_run: bool
+    started_at: datetime
+    dialect: str
+    steps: list[PruneStep] = field(default_factory=list)
+    bytes_before: dict[str, int | None] = field(default_factory=dict)
+    bytes_after: dict[str, int | None] = field(default_factory=dict)
+    database_bytes_before: int | None = None
+    database_bytes_after: int | None = None
+    finished_at: datetime | None = None
+
+    def rows(self) -> dict[str, int]:
+        """Rows deleted per table (all passes summed)."""
+        out = dict.fromkeys(GROWING_TABLES, 0)
+        for step in self.steps:
+            out[step.table] = out.get(step.table, 0) + step.rows
+        return out
+
+    @property
+    def total_rows(self) -> int:
+        """Rows deleted in all."""
+        return sum(step.rows for step in self.steps)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form (what ``driftloop db prune --json`` prints)."""
+        rows = self.rows()
+        return {
+            "dry_run": self.dry_run,
+            "dialect": self.dialect,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "rows": self.total_rows,
+            "steps": [step.as_dict() for step in self.steps],
+            "tables": {
+                name: {
+                    "rows": rows[name],
+                    "bytes_before": self.bytes_before.get(name),
+                    "bytes_after": self.bytes_after.get(name),
+                }
+                for name in GROWING_TABLES
+            },
+            "database_bytes_before": self.database_bytes_before,
+            "database_bytes_after": self.database_bytes_after,
+        }
+
+
+Progress = Callable[[str, int], None]
+"""Called as ``progress(table, rows_so_far)`` after each batch."""
+
+
+def prune(
+    engine: Engine,
+    policy: RetentionPolicy,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> PruneReport:
+    """Delete (or with ``dry_run`` count) everything ``policy`` no longer keeps at ``now``."""
+    report = PruneReport(dry_run=dry_run, started_at=now, dialect=engine.dialect.name)
+    report.bytes_before = table_bytes(engine)
+    report.database_bytes_before = database_bytes(engine)
+    tick = progress or (lambda _table, _rows: None)
+    records_cut = now - policy.records
+    with reader(engine).connect() as connection:
+        model_ids = list(connection.scalars(select(_models.c.id).order_by(_models.c.id)))
+
+    step = PruneStep("records", "older than the retention", records_cut)
+    labels_step = PruneStep("labels", "their records were pruned", records_cut)
+    pending_step = PruneStep("labels", "pending past their window", now - policy.pending_labels)
+    report.steps += [step, labels_step]
+    if dry_run:
+        with reader(engine).connect() as connection:
+            step.rows = _count(connection, _old_records(model_ids, records_cut))
+            labels_step.rows = _count_labels_of_pruned(connection, model_ids, records_cut)
+            tick("records", step.rows)
+    else:
+        for model_id in model_ids:
+            for deleted, labels in _prune_records(engine, model_id, records_cut, policy.batch_rows):
+                step.rows += deleted
+                labels_step.rows += labels
+                tick("records", step.rows)
+                _pause(policy)
+
+    report.steps.append(pending_step)
+    pending = _pending_labels(pending_step.cutoff)
+    if dry_run:
+        with reader(engine).connect() as connection:
+            pending_step.rows = _count(connection, select(_labels.c.id).where(pending))
+    else:
+        pending_step.rows = _delete_keyset(
+            engine, _labels, pending, policy, _ticker(tick, "labels")
+        )
+
+    profile_passes: list[tuple[PruneStep, Any]] = []
+    old_profiles: Any = _profiles.c.start < now - policy.profiles
+    if policy.minute_profiles is not None:
+        cut = now - policy.minute_profiles
+        minutes = (_profiles.c.grain == "minute") & (_profiles.c.start < cut)
+        profile_passes.append(
+            (PruneStep("drift_profiles", "minute buckets past their window", cut), minutes)
+        )
+        old_profiles = old_profiles & ~minutes  # each row counted by one pass, dry or not
+    profile_passes.append(
+        (
+            PruneStep("drift_profiles", "older than the retention", now - policy.profiles),
+            old_profiles,
+        )
+    )
+    cut = now - policy.ood_records
+    profile_passes.append(
+        (PruneStep("drift_ood_records", "older than the retention", cut), _ood.c.ts < cut)
+    )
+    for pass_step, where in profile_passes:
+        report.steps.append(pass_step)
+        table = _ood if pass_step.table == "drift_ood_records" else _profiles
+        if dry_run:
+            with reader(engine).connect() as connection:
+                pass_step.rows = _count(connection, select(table.c.id).where(where))
+        else:
+            pass_step.rows = _delete_keyset(
+                engine, table, where, policy, _ticker(tick, pass_step.table)
+            )
+
+    if not dry_run:
+        report.bytes_after = table_bytes(engine)
+        report.database_bytes_after = database_bytes(engine)
+    return report
+
+
+def _ticker(tick: Progress, table: str) -> Callable[[int], None]:
+    return lambda rows: tick(table, rows)
+
+
+def _old_records(model_ids: list[int], cutoff: datetime) -> Any:
+    return select(_records.c.id).where(_records.c.model_id.in_(model_ids), _records.c.ts < cutoff)
+
+
+def _count(connection: Connection, query: Any) -> int:
+    return int(connection.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def _joins(record: Any) -> Any:
+    """A record ``record`` that joins the label row of ``labels``."""
+    return (record.c.request_id == _labels.c.request_id) & or_(
+        _labels.c.model_id == PENDING_MODEL, record.c.model_id == _labels.c.model_id
+    )
+
+
+def _count_labels_of_pruned(connection: Connection, model_ids: list[int], cutoff: datetime) -> int:
+    """Labels joined by a record about to be pruned and by no record that stays."""
+    old = _records.alias("old")
+    kept = _records.alias("kept")
+    query = select(_labels.c.id).where(
+        exists(
+            select(1)
+            .select_from(old)
+            .where(_joins(old), old.c.model_id.in_(model_ids), old.c.ts < cutoff)
+        ),
+        ~exists(
+            select(1)
+            .select_from(kept)
+            .where(_joins(kept), or_(kept.c.ts >= cutoff, kept.c.model_id.not_in(model_ids)))
+        ),
+    )
+    return _count(connection, query)
+
+
+def _pending_labels(cutoff: datetime) -> Any:
+    """Labels received before ``cutoff`` that no stored record joins."""
+    joined = _records.alias("joined")
+    return (_labels.c.received_at < cutoff) & ~exists(
+        select(1).select_from(joined).where(_joins(joined))
+    )
+
+
+def _prune_records(
+    engine: Engine, model_id: int, cutoff: datetime, batch: int
+) -> Iterator[tuple[int, int]]:
+    """Delete one model's old records batch by batch, each with the labels only it joined;
+    yield ``(records, labels)`` deleted per committed batch."""
+    oldest = (
+        select(_records.c.id, _records.c.request_id)
+        .where(_records.c.model_id == model_id, _records.c.ts < cutoff)
+        .order_by(_records.c.ts)
+        .limit(batch)
+    )
+    remaining = _records.alias("remaining")
+    postgres = engine.dialect.name == "postgresql"
+    orphaned = delete(_labels).where(
+        _listed(_labels.c.request_id, "request_ids", postgres, String()),
+        _labels.c.model_id.in_([model_id, PENDING_MODEL]),
+        ~exists(select(1).select_from(remaining).where(_joins(remaining))),
+    )
+    if postgres:
+        yield from _prune_records_pg(engine, model_id, cutoff, batch)
+        return
+    while True:
+        with engine.begin() as connection:
+            found = connection.execute(oldest).all()
+            labels = 0
+            if found:
+                connection.execute(
+                    delete(_records).where(_listed(_records.c.id, "ids", postgres, BigInteger())),
+                    {"ids": [row.id for row in found]},
+                )
+                request_ids = sorted({row.request_id for row in found})
+                labels = connection.execute(orphaned, {"request_ids": request_ids}).rowcount
+        if found:
+            yield len(found), labels
+        if len(found) < batch:
+            return
+
+
+_PG_BATCH = text(
+    # One statement per batch (no ids through Python). Every part of a statement sees the same
+    # snapshot, so "no record still joins the label" must leave out the batch's own records.
+    """
+    WITH doomed AS (
+        SELECT id, request_id FROM records
+        WHERE model_id = :model_id AND ts < :cutoff ORDER BY ts LIMIT :batch
+    ), gone AS (
+        DELETE FROM records r USING doomed d WHERE r.id = d.id RETURNING r.id
+    ), orphaned AS (
+        DELETE FROM labels l USING (SELECT DISTINCT request_id FROM doomed) g
+        WHERE l.request_id = g.request_id AND l.model_id IN (:model_id, :pending)
+        AND NOT EXISTS (
+            SELECT 1 FROM records x
+            WHERE x.request_id = l.request_id
+            AND (l.model_id = :pending OR x.model_id = l.model_id)
+            AND x.id NOT IN (SELECT id FROM doomed)
+        )
+        RETURNING l.id
+    )
+    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM orphaned)
+    """
+)
+
+
+def _prune_records_pg(
+    engine: Engine, model_id: int, cutoff: datetime, batch: int
+) -> Iterator[tuple[int, int]]:
+    params = {"model_id": model_id, "cutoff": cutoff, "batch": batch, "pending": PENDING_MODEL}
+    while True:
+        with engine.begin() as connection:
+            records, labels = connection.execute(_PG_BATCH, params).one()
+        if records:
+            yield int(records), int(labels)
+        if records < batch:
+            return
+
+
+def _listed(column: Any, name: str, postgres: bool, kind: Any) -> Any:
+    """``column`` is one of the list bound as ``name``: ``= ANY(array)`` on PostgreSQL (one
+    parameter; an ``IN`` of 5,000 parameters cost more to parse and plan than the delete), an
+    expanding ``IN`` on SQLite."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(kind)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _delete_keyset(
+    engine: Engine, table: Table, where: Any, policy: RetentionPolicy, tick: Callable[[int], None]
+) -> int:
+    """Delete the rows of ``table`` matching ``where``, ``batch`` ids per transaction, walking the
+    primary key so that rows the predicate keeps are visited once."""
+    batch = policy.batch_rows
+    last = 0
+    total = 0
+    while True:
+        with engine.begin() as connection:
+            ids = list(
+                connection.scalars(
+                    select(table.c.id)
+                    .where(table.c.id > last, where)
+                    .order_by(table.c.id)
+                    .limit(batch)
+                )
+            )
+            if ids:
+                postgres = engine.dialect.name == "postgresql"
+                total += connection.execute(
+                    delete(table).where(_listed(table.c.id, "ids", postgres, BigInteger())),
+                    {"ids": ids},
+                ).rowcount
+        if ids:
+            last = ids[-1]
+            tick(total)
+            _pause(policy)
+        if len(ids) < batch:
+            return total
+
+
+def _pause(policy: RetentionPolicy) -> None:
+    if policy.pause_seconds > 0:
+        time.sleep(policy.pause_seconds)
+
+
+def table_rows(engine: Engine, *, estimate: bool = True) -> dict[str, int]:
+    """Rows per growing table: PostgreSQL's planner estimate (``pg_class.reltuples``, exact after
+    ``ANALYZE``; a count where the table was never analysed), or an exact count on SQLite (or
+    with ``estimate=False``)."""
+    out: dict[str, int] = {}
+    with reader(engine).connect() as connection:
+        postgres = engine.dialect.name == "postgresql"
+        for name in GROWING_TABLES:
+            value = -1
+            if postgres and estimate:
+                value = int(
+                    connection.scalar(
+                        text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
+                        {"t": name},
+                    )
+                    or -1
+                )
+            if value < 0:  # never analysed (so small), or SQLite: count; names are constants
+                value = int(connection.scalar(text(f"SELECT count(*) FROM {name}")) or 0)
+            out[name] = value
+    return out
+
+
+def table_bytes(engine: Engine) -> dict[str, int | None]:
+    """Bytes per growing table with its indexes: ``pg_total_relation_size`` on PostgreSQL; on
+    SQLite ``None`` (per-table sizes need a walk of every page; see :func:`database_bytes`)."""
+    if engine.dialect.name != "postgresql":
+        return dict.fromkeys(GROWING_TABLES)
+    with engine.connect() as connection:
+        return {
+            name: int(
+                connection.scalar(
+                    text("SELECT pg_total_relation_size(to_regclass(:t))"), {"t": name}
+                )
+                or 0
+            )
+            for name in GROWING_TABLES
+        }
+
+
+def database_bytes(engine: Engine) -> int | None:
+    """Bytes the whole database uses: ``pg_database_size`` on PostgreSQL; on SQLite the pages
+    in use (``(page_count - freelist_count) * page_size``; deleted rows' pages are free)."""
+    with reader(engine).connect() as connection:
+        if engine.dialect.name == "postgresql":
+            return int(connection.scalar(text("SELECT pg_database_size(current_database())")) or 0)
+        if engine.dialect.name == "sqlite":
+            pages = int(connection.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+            free = int(connection.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+            size = int(connection.exec_driver_sql("PRAGMA page_size").scalar() or 0)
+            return (pages - free) * size
+    return None

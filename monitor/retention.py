@@ -1,0 +1,192 @@
+"""Retention in the monitor: the leader's ``prune`` job and the store's size on ``/metrics``.
+
+The prune itself lives in the store (:mod:`driftloop.store.retention`); this module turns the
+settings into its policy, runs it every ``retention.interval_seconds`` on the leader, logs what
+it dropped, and exports rows and bytes per growing table with the time of the last prune.
+
+Row counts are estimates on PostgreSQL (``pg_class.reltuples``, refreshed by autovacuum's
+``ANALYZE``) and exact counts on SQLite (a scan of the smallest index: cheap at the sizes one
+SQLite file serves). Bytes per table come from ``pg_total_relation_size`` on PostgreSQL; SQLite
+has no cheap per-table size, so it exports the database's used bytes under ``table="_database"``
+(PostgreSQL exports ``pg_database_size`` there too). Both are read at most once per
+``ttl_seconds`` whatever the scrape rate. The last-prune time and the pruned-row counters are
+this process's own (the leader's), like ``driftloop_job_last_success_timestamp_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from driftloop.settings import Settings
+from driftloop.store.retention import (
+    PruneReport,
+    RetentionPolicy,
+    database_bytes,
+    prune,
+    table_bytes,
+    table_rows,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from driftloop.web.state import MonitorState
+
+__all__ = ["JOB_NAME", "METRICS", "PruneJob", "StoreCollector", "install", "retention_policy"]
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "prune"
+SQLITE_PAUSE = 0.2
+"""Seconds between prune batches on SQLite: longer than a waiting writer's busy-handler sleep."""
+DATABASE = "_database"
+"""The ``table`` label of the whole database's size."""
+
+METRICS = {
+    "driftloop_store_rows": "Rows per table that grows with traffic (estimate on PostgreSQL).",
+    "driftloop_store_bytes": "Bytes per table with its indexes (PostgreSQL); the whole "
+    "database's used bytes under table=_database (both databases).",
+    "driftloop_store_last_prune_timestamp_seconds": "Unix time this leader last finished a "
+    "prune of rows past their retention.",
+    "driftloop_store_pruned_rows": "Rows this leader deleted past their retention, by table.",
+}
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """The policy ``settings`` describe: everything follows ``retention_days``; minute profiles
+    keep the evaluation's own window; pending labels their own setting."""
+    from driftloop.monitor.evaluation.job import MINUTE_BUCKETS_KEPT
+
+    days = timedelta(days=settings.retention_days)
+    pending = settings.retention.pending_label_days
+    pause = settings.retention.pause_seconds
+    return RetentionPolicy(
+        records=days,
+        pending_labels=timedelta(days=pending) if pending is not None else days,
+        profiles=days,
+        ood_records=days,
+        minute_profiles=MINUTE_BUCKETS_KEPT,
+        batch_rows=settings.retention.batch_rows,
+        pause_seconds=pause if pause is not None else (SQLITE_PAUSE if settings.is_sqlite else 0.0),
+    )
+
+
+class StoreCollector(Collector):
+    """Rows and bytes of the growing tables, the last prune and the rows it pruned."""
+
+    def __init__(self, engine: Engine, ttl_seconds: float = 60.0) -> None:
+        self._engine = engine
+        self._ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._cached: tuple[float, dict[str, int], dict[str, int | None]] | None = None
+        self.last_prune: float | None = None
+        self.pruned: dict[str, int] = {}
+
+    def record(self, report: PruneReport) -> None:
+        """Remember a finished prune (not a dry run)."""
+        with self._lock:
+            for table, rows in report.rows().items():
+                self.pruned[table] = self.pruned.get(table, 0) + rows
+            finished = report.finished_at or report.started_at
+            self.last_prune = finished.timestamp()
+            self._cached = None  # the next scrape sees the smaller tables
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without reading the database (used at registration)."""
+        yield GaugeMetricFamily("driftloop_store_rows", METRICS["driftloop_store_rows"])
+        yield GaugeMetricFamily("driftloop_store_bytes", METRICS["driftloop_store_bytes"])
+        yield GaugeMetricFamily(
+            "driftloop_store_last_prune_timestamp_seconds",
+            METRICS["driftloop_store_last_prune_timestamp_seconds"],
+        )
+        yield CounterMetricFamily(
+            "driftloop_store_pruned_rows", METRICS["driftloop_store_pruned_rows"]
+        )
+
+    def _load(self) -> tuple[dict[str, int], dict[str, int | None]]:
+        with self._lock:
+            if self._cached is not None and time.monotonic() - self._cached[0] < self._ttl:
+                return self._cached[1], self._cached[2]
+        try:
+            rows = table_rows(self._engine)
+            sizes = table_bytes(self._engine)
+            sizes[DATABASE] = database_bytes(self._engine)
+        except SQLAlchemyError:
+            log.warning("cannot read the store's size for /metrics", exc_info=True)
+            rows, sizes = {}, {}
+        with self._lock:
+            self._cached = (time.monotonic(), rows, sizes)
+        return rows, sizes
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per growing table."""
+        rows, sizes = self._load()
+        row_family = GaugeMetricFamily(
+            "driftloop_store_rows", METRICS["driftloop_store_rows"], labels=["table"]
+        )
+        for table, value in rows.items():
+            row_family.add_metric([table], float(value))
+        byte_family = GaugeMetricFamily(
+            "driftloop_store_bytes", METRICS["driftloop_store_bytes"], labels=["table"]
+        )
+        for table, size in sizes.items():
+            if size is not None:
+                byte_family.add_metric([table], float(size))
+        yield row_family
+        yield byte_family
+        with self._lock:
+            last, pruned = self.last_prune, dict(self.pruned)
+        if last is not None:
+            yield GaugeMetricFamily(
+                "driftloop_store_last_prune_timestamp_seconds",
+                METRICS["driftloop_store_last_prune_timestamp_seconds"],
+                value=last,
+            )
+        counter = CounterMetricFamily(
+            "driftloop_store_pruned_rows", METRICS["driftloop_store_pruned_rows"], labels=["table"]
+        )
+        for table, value in pruned.items():
+            counter.add_metric([table], float(value))
+        yield counter
+
+
+class PruneJob:
+    """The job ``fn(state)``: prune what the retention no longer keeps, log what was dropped."""
+
+    def __init__(self, collector: StoreCollector) -> None:
+        self.collector = collector
+
+    def __call__(self, state: MonitorState) -> None:
+        """Prune once on ``state``'s database."""
+        self.run(state)
+
+    def run(self, state: MonitorState) -> PruneReport:
+        """Prune once on ``state``'s database and return the report."""
+        report = prune(state.engine, retention_policy(state.settings), state.clock.now())
+        report.finished_at = state.clock.now()
+        self.collector.record(report)
+        if report.total_rows:
+            log.info(
+                "pruned %s rows past the retention: %s",
+                report.total_rows,
+                ", ".join(f"{t}={n}" for t, n in report.rows().items() if n),
+            )
+        return report
+
+
+def install(app: FastAPI, state: MonitorState) -> None:
+    """Add retention to the monitor app: the ``prune`` job and the store collector."""
+    collector = StoreCollector(state.engine)
+    state.registry.register(collector)
+    if state.settings.retention.enabled:
+        state.jobs.add(JOB_NAME, state.settings.retention.interval_seconds, PruneJob(collector))
