@@ -53,6 +53,41 @@ def _die_with_parent() -> None:
 PR_SET_PDEATHSIG = 1
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (Linux ``/proc``; empty elsewhere).
+
+    BentoML's arbiter starts each worker in a session of its own, so signalling the serve
+    command's process group does not reach the workers: when the arbiter is killed before it
+    stops them, they would outlive the demo."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
+def _signal(pids: list[int], sig: int) -> list[int]:
+    """Send ``sig`` to each of ``pids`` (0: only look); the ones that were still there."""
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+            alive.append(pid)
+        except ProcessLookupError:
+            continue
+    return alive
+
+
 class ProcessGroup:
     """Processes the demo started, stopped together (SIGTERM, then SIGKILL)."""
 
@@ -85,7 +120,8 @@ class ProcessGroup:
         return self.start(name, [sys.executable, "-m", "driftloop", *args], env)
 
     def stop(self) -> None:
-        """Stop every process, newest first."""
+        """Stop every process, newest first, then whatever they started and left behind."""
+        family = [pid for _name, process in self.procs for pid in descendants(process.pid)]
         for _name, process in reversed(self.procs):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -96,6 +132,12 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        left = _signal(family, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = _signal(left, 0)
+        _signal(left, signal.SIGKILL)
         self.procs.clear()
         for log in self.logs:
             log.close()

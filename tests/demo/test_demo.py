@@ -60,6 +60,8 @@ def test_the_demo_promotes_the_better_model_on_a_busy_machine(
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "challenger promoted" in result.stdout
+    # Nothing the demo started outlives it: BentoML workers live in sessions of their own.
+    assert started_under(workdir) == [], "processes the demo left running"
     # Output is a pipe here, not a terminal: progress came line by line, step by step.
     lines = result.stdout.splitlines()
     assert any(line.startswith("[1] Train the champion") for line in lines)
@@ -73,6 +75,23 @@ def test_the_demo_promotes_the_better_model_on_a_busy_machine(
         httpx.Client(base_url=monitor.url, timeout=30) as api,
     ):
         check_outcomes(api)
+
+
+def started_under(workdir: Path) -> list[str]:
+    """Command lines of live processes whose environment points into ``workdir`` (the demo
+    gives every Bento it serves ``BENTOML_HOME`` there)."""
+    marker = f"BENTOML_HOME={workdir}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if any(variable.startswith(marker) for variable in environ):
+                stat = (entry / "stat").read_text()
+                if stat[stat.rindex(")") + 2] != "Z":  # a zombie holds nothing
+                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
 
 
 def check_outcomes(api: httpx.Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftloop.demo.procs import descendants
 from tests.procs import free_port, wait_http
 
 FAST_SHIPPING = {
@@ -22,6 +24,12 @@ FAST_SHIPPING = {
     "DRIFTLOOP_SIDECAR_CAPTURE__BACKOFF_MAX_SECONDS": "0.5",
     "DRIFTLOOP_SIDECAR_POLL_SECONDS": "1",
 }
+
+
+def _signal_each(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 class Proc:
@@ -40,14 +48,20 @@ class Proc:
             )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Signal the process group and wait (SIGKILL after 15 s)."""
+        """Signal the process group and every descendant, and wait (SIGKILL after 15 s).
+
+        BentoML's arbiter starts each worker in a session of its own, so the process group alone
+        would leave a "killed" Bento's workers running (and serving, and shipping)."""
         if self.process.poll() is None:
+            family = descendants(self.process.pid)
             os.killpg(self.process.pid, sig)
+            _signal_each(family, sig)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+            _signal_each(family, signal.SIGKILL)
 
     def tail(self) -> str:
         """The end of the log, for failure messages."""
