@@ -140,13 +140,18 @@ class SidecarProcess(Proc):
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels``."""
-        text = httpx.get(f"{self.admin}/metrics").text
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and labels.items() <= sample.labels.items():
-                    total += sample.value
-        return total
+        return scraped_metric(self.admin, name, **labels)
+
+
+def scraped_metric(url: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` in ``url``'s ``/metrics`` whose labels include ``labels``."""
+    text = httpx.get(f"{url}/metrics").text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total
 
 
 def record_counts(monitor_url: str, model: str) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.procs import MonitorProcess
-from tests.serving.procs import BentoProcess, SidecarProcess, wait_for_records
+from tests.serving.procs import BentoProcess, SidecarProcess, scraped_metric, wait_for_records
 from tests.serving.test_integration import stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -120,16 +119,6 @@ def test_a_bento_behind_the_sidecar_is_recorded_row_by_row_with_nothing_register
     }
 
 
-def bento_metric(url: str, name: str, **labels: str) -> float:
-    text = httpx.get(f"{url}/metrics").text
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and labels.items() <= sample.labels.items():
-                total += sample.value
-    return total
-
-
 def test_the_same_bento_with_the_middleware_is_recorded_row_by_row(
     monitor: MonitorProcess, tmp_path: Path
 ) -> None:
@@ -146,7 +135,7 @@ def test_the_same_bento_with_the_middleware_is_recorded_row_by_row(
         bento.wait()
         answered = send_traffic(bento.url)
         counts = wait_for_records(monitor.url, model, len(answered))
-        read = lambda name, **labels: bento_metric(bento.url, name, model=model, **labels)  # noqa: E731
+        read = lambda name, **labels: scraped_metric(bento.url, name, model=model, **labels)  # noqa: E731
         not_json = wait_metric(read, "driftloop_records_dropped_total", 1, reason="not_json")
         no_rows = wait_metric(read, "driftloop_records_dropped_total", 1, reason="no_rows")
     finally:
