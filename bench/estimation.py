@@ -11,6 +11,13 @@ random forest, the same design. Both tools see the same windows; for each, the m
 error of the estimate against the realized metric over the windows, and the time to fit on the
 reference and estimate every window (imports excluded; NannyML runs in its own environment,
 ``.venv-bench/nannyml``, because it is not a dependency of Driftloop).
+
+Timing: each tool fits on the reference and estimates all windows ``--repeat`` times (3) in one
+process; the best run counts, for both. Reported per phase (fit, estimate) and in total, as wall
+time and as CPU time of the process (the CPU time is steadier on a busy machine). Both run on one
+thread: NannyML with ``OMP_NUM_THREADS=1`` and ``OPENBLAS_NUM_THREADS=1``, Driftloop under
+``threadpool_limits(1)``. The ratio lines compare like with like: fit + estimate (what the 10x
+target is about) and estimate only.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ NANNYML_ENV = ROOT / ".venv-bench" / "nannyml"
 NANNYML_VERSION = "0.13.1"
 WINDOW = 1000
 CLASSIFICATION = ("accuracy", "f1", "roc_auc")
+OURS = {"f1": "f1:1"}
+"""Driftloop's name for a metric where it differs: scikit-learn's ``f1_score`` and NannyML's
+binary F1 are the positive class's, Driftloop's ``f1`` is the macro mean over both classes."""
 REGRESSION = ("mae", "rmse")
 
 NANNYML_RUNNER = r"""
@@ -46,28 +56,32 @@ warnings.filterwarnings("ignore")
 import pandas as pd
 import nannyml as nml
 
-task, folder, window = sys.argv[1], sys.argv[2], int(sys.argv[3])
+task, folder, window, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 reference = pd.read_parquet(f"{folder}/reference.parquet")
 analysis = pd.read_parquet(f"{folder}/analysis.parquet")
 features = [c for c in reference.columns if c.startswith("f")]
-start = time.perf_counter()
-if task == "classification":
-    metrics = ["accuracy", "f1", "roc_auc"]
-    estimator = nml.CBPE(
-        y_pred_proba="score", y_pred="prediction", y_true="label", metrics=metrics,
-        problem_type="classification_binary", chunk_size=window,
-    )
-else:
-    metrics = ["mae", "rmse"]
-    estimator = nml.DLE(
-        feature_column_names=features, y_pred="prediction", y_true="label", metrics=metrics,
-        chunk_size=window,
-    )
-estimator.fit(reference)
-result = estimator.estimate(analysis).to_df()
-seconds = time.perf_counter() - start
+metrics = ["accuracy", "f1", "roc_auc"] if task == "classification" else ["mae", "rmse"]
+runs = []
+for _ in range(repeat):
+    wall, cpu = time.perf_counter(), time.process_time()
+    if task == "classification":
+        estimator = nml.CBPE(
+            y_pred_proba="score", y_pred="prediction", y_true="label", metrics=metrics,
+            problem_type="classification_binary", chunk_size=window,
+        )
+    else:
+        estimator = nml.DLE(
+            feature_column_names=features, y_pred="prediction", y_true="label",
+            metrics=metrics, chunk_size=window,
+        )
+    estimator.fit(reference)
+    fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = estimator.estimate(analysis).to_df()
+    runs.append({"fit": fit_wall, "estimate": time.perf_counter() - wall,
+                 "fit_cpu": fit_cpu, "estimate_cpu": time.process_time() - cpu})
 out = {m: result[(m, "value")].tolist() for m in metrics}
-print(json.dumps({"seconds": seconds, "estimates": out}))
+print(json.dumps({"runs": runs, "estimates": out}))
 """
 
 
@@ -143,39 +157,66 @@ def regression_case(windows: int, seed: int) -> dict[str, Any]:
     return {"reference": frame(reference), "windows": [frame(p) for p in picks]}
 
 
-def driftloop_run(task: str, case: dict[str, Any]) -> dict[str, Any]:
+def driftloop_run(task: str, case: dict[str, Any], repeat: int) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
     reference, windows = case["reference"], case["windows"]
-    start = time.perf_counter()
+    features = [c for c in reference.columns if c.startswith("f")]
+    runs = []
+    for _ in range(repeat):
+        with threadpool_limits(1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            if task == "classification":
+                estimator: Any = ClassificationEstimator.fit(
+                    reference[["score"]].to_numpy(), reference["label"].to_numpy()
+                )
+            else:
+                estimator = RegressionEstimator.fit(
+                    reference[features],
+                    reference["prediction"].to_numpy(),
+                    reference["label"].to_numpy(),
+                )
+            fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
+            wall, cpu = time.perf_counter(), time.process_time()
+            results = []
+            for window in windows:
+                if task == "classification":
+                    result = estimator.estimate(
+                        window[["score"]].to_numpy(), window["prediction"].to_numpy()
+                    )
+                else:
+                    result = estimator.estimate(window[features], window["prediction"].to_numpy())
+                results.append(result)
+            runs.append(
+                {
+                    "fit": fit_wall,
+                    "estimate": time.perf_counter() - wall,
+                    "fit_cpu": fit_cpu,
+                    "estimate_cpu": time.process_time() - cpu,
+                }
+            )
+    metrics = CLASSIFICATION if task == "classification" else REGRESSION
     estimates: dict[str, list[float]] = {}
     realized: dict[str, list[float]] = {}
     covered: dict[str, list[bool]] = {}
-    if task == "classification":
-        estimator: Any = ClassificationEstimator.fit(
-            reference[["score"]].to_numpy(), reference["label"].to_numpy()
-        )
-    else:
-        features = [c for c in reference.columns if c.startswith("f")]
-        estimator = RegressionEstimator.fit(
-            reference[features], reference["prediction"].to_numpy(), reference["label"].to_numpy()
-        )
-    results = []
-    for window in windows:
-        if task == "classification":
-            result = estimator.estimate(
-                window[["score"]].to_numpy(), window["prediction"].to_numpy()
-            )
-        else:
-            result = estimator.estimate(window[features], window["prediction"].to_numpy())
-        results.append(result)
-    seconds = time.perf_counter() - start
-    metrics = CLASSIFICATION if task == "classification" else REGRESSION
     for window, result in zip(windows, results, strict=True):
         truth = realized_metrics(task, window)
         for m in metrics:
-            estimates.setdefault(m, []).append(result.metrics[m].estimate)
+            ours = result.metrics[OURS.get(m, m)]
+            estimates.setdefault(m, []).append(ours.estimate)
             realized.setdefault(m, []).append(truth[m])
-            covered.setdefault(m, []).append(result.metrics[m].covers(truth[m]))
-    return {"seconds": seconds, "estimates": estimates, "realized": realized, "covered": covered}
+            covered.setdefault(m, []).append(ours.covers(truth[m]))
+    return {"runs": runs, "estimates": estimates, "realized": realized, "covered": covered}
+
+
+def best(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The fastest run (by wall time of fit + estimate), with its totals."""
+    run = min(runs, key=lambda r: r["fit"] + r["estimate"])
+    return {
+        **run,
+        "total": run["fit"] + run["estimate"],
+        "total_cpu": run["fit_cpu"] + run["estimate_cpu"],
+    }
 
 
 def realized_metrics(task: str, window: pd.DataFrame) -> dict[str, float]:
@@ -192,13 +233,14 @@ def realized_metrics(task: str, window: pd.DataFrame) -> dict[str, float]:
     return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean()))}
 
 
-def nannyml_run(python: Path, task: str, case: dict[str, Any]) -> dict[str, Any]:
+def nannyml_run(python: Path, task: str, case: dict[str, Any], repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         case["reference"].to_parquet(f"{folder}/reference.parquet")
         pd.concat(case["windows"], ignore_index=True).to_parquet(f"{folder}/analysis.parquet")
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        threads = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        env = {**os.environ, **dict.fromkeys(threads, "1")}
         done = subprocess.run(
-            [str(python), "-c", NANNYML_RUNNER, task, folder, str(WINDOW)],
+            [str(python), "-c", NANNYML_RUNNER, task, folder, str(WINDOW), str(repeat)],
             check=True,
             capture_output=True,
             text=True,
@@ -211,14 +253,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--windows", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; the best counts")
     args = parser.parse_args()
     python = ensure_nannyml()
     print(f"load average before: {os.getloadavg()[0]:.1f} (two cores)")
     summary: dict[str, Any] = {}
     for task, make in (("classification", classification_case), ("regression", regression_case)):
         case = make(args.windows, args.seed)
-        ours = driftloop_run(task, case)
-        theirs = nannyml_run(python, task, case)
+        ours = driftloop_run(task, case, args.repeat)
+        theirs = nannyml_run(python, task, case, args.repeat)
         print(f"\n{task}: {args.windows} windows of {WINDOW} rows, reference 10,000 rows")
         print(f"{'metric':<10}{'Driftloop MAE':>15}{'NannyML MAE':>14}{'covered':>9}")
         rows = {}
@@ -229,17 +272,24 @@ def main() -> None:
             cover = float(np.mean(ours["covered"][m]))
             rows[m] = {"driftloop": err_ours, "nannyml": err_theirs, "coverage": cover}
             print(f"{m:<10}{err_ours:>15.4f}{err_theirs:>14.4f}{cover:>9.2f}")
-        speed = theirs["seconds"] / ours["seconds"]
+        a, b = best(ours["runs"]), best(theirs["runs"])
+        print(f"time, best of {args.repeat} (ms)     {'Driftloop':>10}{'NannyML':>10}{'ratio':>8}")
+        ratios = {}
+        for label, key in (
+            ("fit", "fit"),
+            ("estimate (all windows)", "estimate"),
+            ("fit + estimate", "total"),
+            ("fit + estimate, CPU", "total_cpu"),
+            ("estimate only, CPU", "estimate_cpu"),
+        ):
+            ratios[key] = b[key] / a[key]
+            print(f"  {label:<26}{1e3 * a[key]:>10.1f}{1e3 * b[key]:>10.1f}{ratios[key]:>7.1f}x")
         print(
-            f"time: Driftloop {ours['seconds']:.2f} s, NannyML {theirs['seconds']:.2f} s "
-            f"-> {speed:.1f}x faster"
+            f"RATIO {task}: fit + estimate {ratios['total']:.1f}x faster (wall), "
+            f"{ratios['total_cpu']:.1f}x (CPU); estimate only {ratios['estimate']:.1f}x (wall), "
+            f"{ratios['estimate_cpu']:.1f}x (CPU); target 10x"
         )
-        summary[task] = {
-            "errors": rows,
-            "driftloop_seconds": ours["seconds"],
-            "nannyml_seconds": theirs["seconds"],
-            "speedup": speed,
-        }
+        summary[task] = {"errors": rows, "driftloop": a, "nannyml": b, "ratios": ratios}
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     print(json.dumps(summary))
 

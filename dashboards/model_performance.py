@@ -1,4 +1,5 @@
-"""The performance row of the model dashboard: live metrics with intervals, labels, segments."""
+"""The performance row of the model dashboard: live metrics with intervals, estimated against
+realized performance, labels, segments."""
 
 from __future__ import annotations
 
@@ -16,8 +17,44 @@ from driftloop.dashboards.panels import (
 )
 from driftloop.dashboards.selectors import ONE_MODEL as M
 from driftloop.dashboards.selectors import RATE as RI
+from driftloop.dashboards.selectors import VARIANTS
 from driftloop.dashboards.selectors import WINDOW as GROUP
 from driftloop.dashboards.selectors import WINDOW_METRIC as PERF
+
+ROLES = ("champion", "challenger", "shadow")
+"""The variants, a fixed set: series named by them can carry fixed overrides (the bands)."""
+
+
+def estimated_vs_realized() -> Item:
+    """One panel: the estimated metric (before labels) with its interval as a band, and the
+    metric realized on labeled rows, per variant."""
+    estimated = f'{VARIANTS}, metric="$metric"'
+    return timeseries(
+        "$metric estimated vs realized",
+        "Estimated from the model's scores without labels (docs/estimation.md), over the "
+        "estimation's recent window, with its interval (band); realized on the labeled rows of "
+        "the window. Where they part, the estimate cannot be trusted for this model (concept "
+        "shift). Metrics both have: accuracy, roc_auc, mae, rmse.",
+        [
+            Q(
+                "max by (variant) "
+                f'(driftloop_performance_estimated{{{estimated}, bound="estimate"}})',
+                "{{variant}} estimated",
+            ),
+            Q(
+                f'max by (variant) (driftloop_performance_estimated{{{estimated}, bound="lower"}})',
+                "{{variant}} estimated lower",
+            ),
+            Q(
+                f'max by (variant) (driftloop_performance_estimated{{{estimated}, bound="upper"}})',
+                "{{variant}} estimated upper",
+            ),
+            Q(f"max by (variant) (driftloop_performance_value{{{PERF}}})", "{{variant}} realized"),
+        ],
+        width=12,
+        bounds=True,
+        bands={f"{v} estimated upper": f"{v} estimated lower" for v in ROLES},
+    )
 
 
 def performance() -> list[Item]:
@@ -65,6 +102,7 @@ def performance() -> list[Item]:
             },
             width=12,
         ),
+        estimated_vs_realized(),
         timeseries(
             "Label coverage by variant",
             "Share of the window's predictions that have a label.",

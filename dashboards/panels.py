@@ -76,11 +76,13 @@ def timeseries(
     max_value: float | None = None,
     thresholds: db.ThresholdsConfig | None = None,
     bounds: bool = False,
+    bands: dict[str, str] | None = None,
 ) -> tsb.Panel:
     """A time series with a table legend (mean, last, max) and a shared tooltip.
 
     ``bounds`` draws series whose name ends in ``lower`` or ``upper`` (interval bounds) dashed
-    and unfilled, so the estimate stands out between them.
+    and unfilled, so the estimate stands out between them. ``bands`` maps the name of an upper
+    bound series to its lower one: the area between them is shaded (an interval band).
     """
     panel = (
         tsb.Panel()
@@ -123,6 +125,14 @@ def timeseries(
                     id_val="custom.lineStyle", value={"fill": "dash", "dash": [6, 4]}
                 ),
                 dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
+            ],
+        )
+    for upper, lower in (bands or {}).items():
+        panel = panel.override_by_name(
+            upper,
+            [
+                dm.DynamicConfigValue(id_val="custom.fillBelowTo", value=lower),
+                dm.DynamicConfigValue(id_val="custom.fillOpacity", value=15),
             ],
         )
     for query, ref in zip(queries, _refs(len(queries)), strict=True):

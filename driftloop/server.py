@@ -5,8 +5,8 @@ The only module that knows every component. It builds the shared state once (the
 ``install(app, state)`` functions; each includes its routers, registers its collector, and adds
 its ingest hooks, model sections and periodic jobs. Nothing registers itself by import side
 effect. What one component needs of another is handed over here (the rollouts get feedback's
-labeled rows, the estimation its window's rows), so the components never import each other both
-ways.
+labeled rows, the estimation its window's rows, the retraining conditions the estimates), so
+the components never import each other both ways.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 
 import driftloop
 from driftloop.clock import Clock, SystemClock
@@ -34,6 +34,7 @@ from driftloop.feedback.component import install as install_feedback
 from driftloop.feedback.integrations.mlflow import install as install_mlflow
 from driftloop.feedback.triggers import install as install_retraining
 from driftloop.monitor.api import cloudevents, health, layouts, models, records
+from driftloop.monitor.estimation.component import estimated_performance
 from driftloop.monitor.estimation.component import install as install_estimation
 from driftloop.monitor.evaluation import install as install_drift
 from driftloop.monitor.guard import AccessGuard, document_refusals
@@ -46,6 +47,7 @@ from driftloop.store.errors import database_unavailable, failure_name
 from driftloop.web.jobs import JobRunner
 from driftloop.web.metrics import HTTPMetricsMiddleware, MonitorMetrics
 from driftloop.web.state import MonitorState
+from driftloop.web.unavailable import unavailable_response
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ COMPONENTS: tuple[Install, ...] = (
     _install_core,
     install_drift,
     install_feedback,
-    install_retraining,
+    partial(install_retraining, estimates=estimated_performance),
     partial(install_rollout, rows=labeled_rows),
     partial(install_estimation, rows=window_rows),
     install_mlflow,
@@ -72,8 +74,6 @@ COMPONENTS: tuple[Install, ...] = (
     install_retention,
 )
 """Every component of the server, installed in this order."""
-
-RETRY_AFTER_SECONDS = 5
 
 
 def create_app(
@@ -212,11 +212,17 @@ def _add_error_handlers(app: FastAPI, state: MonitorState) -> None:
             state.metrics.batches.labels("unavailable").inc()
         reason = failure_name(exc)
         log.warning("database unavailable (%s) on %s", reason, request.url.path)
-        return JSONResponse(
-            {"detail": f"database unavailable ({reason}); retry later"},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return unavailable_response(reason)
+
+    dbapi = state.engine.dialect.loaded_dbapi
+
+    @app.exception_handler(dbapi.Error)
+    async def driver_error(request: Request, exc: Exception) -> JSONResponse:
+        # Statements sent on the driver's own connection (PostgreSQL's COPY) raise the driver's
+        # errors, which SQLAlchemy never wraps: without this, a connection lost mid-batch would
+        # be a bare 500 rather than the 503 a sender retries.
+        wrapped = DBAPIError.instance(None, None, exc, dbapi.Error, dialect=state.engine.dialect)
+        return await unavailable(request, wrapped)
 
 
 def _jsonable(error: dict[str, object]) -> dict[str, object]:

@@ -136,6 +136,25 @@ class RetentionSettings(BaseModel):
         description="Wait between batches so waiting writers get the lock; default: 0.2 on "
         "SQLite (its lock is not fair), 0 on PostgreSQL.",
     )
+    partitions_ahead_days: int = Field(
+        7,
+        ge=1,
+        le=366,
+        description="Days past today that the leader keeps day partitions ready for "
+        "(PostgreSQL; see docs/retention.md#day-partitions-postgresql).",
+    )
+    snapshot_days: int | None = Field(
+        None,
+        gt=0,
+        description="How long dataset snapshots (files and rows) are kept; a snapshot a "
+        "registered version trained on is kept whatever its age. Default: kept forever.",
+    )
+    archive_url: str = Field(
+        "",
+        description="Archive records and their labels as Parquet here before they are pruned: "
+        "a directory or an fsspec URL (file://, s3://, gs:// with its plugin installed); "
+        "empty: no archive (see docs/retention.md#archive).",
+    )
 
 
 class WebhookSettings(BaseModel):
@@ -260,6 +279,14 @@ class RolloutSettings(BaseModel):
     )
     latency_min_tail_rows: int = Field(
         20, ge=5, description="Rows per arm beyond a latency quantile before it may decide."
+    )
+    estimated_rollback: bool = Field(
+        False,
+        description="Roll back before labels arrive when the estimated difference (performance "
+        "estimation, docs/estimation.md) lies wholly below -estimated_rollback_margin.",
+    )
+    estimated_rollback_margin: float = Field(
+        0.05, ge=0, description="How much worse the estimate must show the challenger (units)."
     )
 
 

@@ -155,6 +155,11 @@ class SnapshotRequest(BaseModel):
     variant: Variant | None = Field(None, description="Only rows of this variant.")
     out: str | None = Field(None, description="Directory or fsspec URL; default snapshot_dir.")
     include_reference: bool = Field(True, description="Add the labeled reference rows.")
+    include_archive: bool = Field(
+        False,
+        description="Add labeled rows of the range that were pruned to the archive "
+        "(retention.archive_url); rows still in the database are taken from there.",
+    )
 
 
 @router.post(
@@ -189,6 +194,8 @@ def post_dataset(
             variant=wanted.variant.value if wanted.variant else None,
             now=state.clock.now(),
             include_reference=wanted.include_reference,
+            include_archive=wanted.include_archive,
+            archive_url=settings.retention.archive_url,
         )
     metrics.snapshots.labels(name).inc()
     return manifest

@@ -24,27 +24,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import adbc_driver_postgresql as adbc_postgresql
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from adbc_driver_postgresql import dbapi as adbc
 from sqlalchemy import (
     Float,
     Integer,
     Select,
-    String,
-    Text,
     and_,
     case,
-    cast,
     func,
     or_,
     select,
     type_coerce,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,16 +47,10 @@ from driftloop.contract import FeatureKind, ModelSchema
 from driftloop.feedback.documents import Documents, parse
 from driftloop.feedback.sql import Extractor, decode
 from driftloop.store import LabelRow, Model, RecordRow
+from driftloop.store.dialect import Dialect, dialect_of
 from driftloop.store.feedback import PENDING_MODEL
 
 FETCH_ROWS = 50_000
-JOIN_SETTINGS = (
-    # One hash of a million labels fits in memory: no spilling the join to temporary files.
-    "SET work_mem = '256MB'",
-    # Parallel workers would take the core that parses the rows as they arrive (measured: the
-    # serial plan is faster on two cores; docs/benchmarks.md).
-    "SET max_parallel_workers_per_gather = 0",
-)
 JOIN_BATCH_BYTES = 16 << 20
 """About how much of the result the driver decodes before handing over a batch."""
 
@@ -89,10 +77,10 @@ def feature_column(name: str) -> str:
 class _Query:
     """The joined select for one model and dialect, and how to turn its rows into a frame."""
 
-    def __init__(self, schema: ModelSchema, dialect: str) -> None:
+    def __init__(self, schema: ModelSchema, dialect: Dialect) -> None:
         self.schema = schema
+        self.dialect = dialect
         self.x = Extractor(dialect)
-        self.sqlite = dialect != "postgresql"
         self.columns: dict[str, ColumnElement[Any]] = {}
         x = self.x
         self._add("request_id", RecordRow.request_id)
@@ -107,18 +95,8 @@ class _Query:
         self._add("status", type_coerce(RecordRow.status, Integer))
         self._scalar("label", LabelRow.label)
         # Documents travel as text and are parsed by Arrow (see driftloop.feedback.documents).
-        self._add(
-            "inputs",
-            cast(RecordRow.inputs, Text)
-            if not self.sqlite
-            else type_coerce(RecordRow.inputs, String),
-        )
-        self._add(
-            "outputs",
-            cast(RecordRow.outputs, Text)
-            if not self.sqlite
-            else type_coerce(RecordRow.outputs, String),
-        )
+        self._add("inputs", x.document(RecordRow.inputs))
+        self._add("outputs", x.document(RecordRow.outputs))
 
     def _add(self, name: str, expression: Any) -> None:
         self.columns[name] = expression
@@ -277,37 +255,22 @@ def fetch_arrow(
     joined rows cost the monitor about a CPU-second, where row-by-row fetching cost eleven and
     CSV through psycopg three. A second thread reads the next batch while this one parses the
     ``documents`` columns of the last, so that the parsing overlaps the server's work. The
-    driver needs a connection of its own, opened from the session's URL.
+    driver needs a connection of its own, opened from the session's URL, tuned for one large
+    read (``driftloop.store.dialect.postgresql.ANALYTIC_SETTINGS``).
     """
     bind = session.get_bind()
-    # Values inline: with bound parameters the driver runs a prepared statement and collects the
-    # whole result in libpq first; without, it streams a binary COPY. The values are the model
-    # id, variant and time bounds, rendered by the connected dialect (it knows the server's
-    # string escaping).
-    sql = str(statement.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True}))
-    url = bind.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     labels = {name: f"c{i}" for i, name in enumerate(names)}
     parsed: dict[str, list[pa.Table | None]] = {name: [] for name in documents}
     batches, rows = [], 0
-    try:
-        with adbc.connect(url) as connection, connection.cursor() as cursor:
-            for setting in JOIN_SETTINGS:
-                cursor.execute(setting)
-            cursor.adbc_statement.set_options(
-                **{adbc_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value: JOIN_BATCH_BYTES}
-            )
-            cursor.execute(sql)
-            reader = cursor.fetch_record_batch()
-            for batch in _read_ahead(reader):
-                batches.append(batch)
-                for name in documents:
-                    parsed[name].append(parse(batch.column(labels[name])))
-                rows += batch.num_rows
-                if progress is not None:
-                    progress(rows, -1)
-            table = pa.Table.from_batches(batches, reader.schema)
-    except adbc.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, adbc.Error) from exc
+    with dialect_of(bind).arrow_batches(bind, statement, batch_bytes=JOIN_BATCH_BYTES) as reader:
+        for batch in _read_ahead(reader):
+            batches.append(batch)
+            for name in documents:
+                parsed[name].append(parse(batch.column(labels[name])))
+            rows += batch.num_rows
+            if progress is not None:
+                progress(rows, -1)
+        table = pa.Table.from_batches(batches, reader.schema)
     return Fetched({name: table.column(label) for name, label in labels.items()}, parsed)
 
 
@@ -347,7 +310,7 @@ def labeled_rows(
     ``progress(done, total)`` is called as rows are fetched (it costs one counting query more).
     """
     schema = ModelSchema.model_validate(model.schema)
-    query = _Query(schema, session.get_bind().dialect.name)
+    query = _Query(schema, dialect_of(session))
     statement = query.select(model, since, until)
     if variant is not None:
         statement = statement.where(RecordRow.variant == variant)
@@ -355,7 +318,7 @@ def labeled_rows(
     if progress is not None:
         total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
         progress(0, total)
-    if query.x.postgres:
+    if query.dialect.reads_arrow:
         raw = fetch_arrow(session, statement, list(query.columns), progress)
     else:
         raw = fetch_rows(session, statement, list(query.columns), progress)
@@ -380,13 +343,13 @@ def window_rows(
     With ``limit``, only the newest ``limit`` records by prediction time (the cost bound of a
     busy model's window)."""
     schema = ModelSchema.model_validate(model.schema)
-    query = _Query(schema, session.get_bind().dialect.name)
+    query = _Query(schema, dialect_of(session))
     statement = query.select(model, since, until, unlabeled=True)
     if variant is not None:
         statement = statement.where(RecordRow.variant == variant)
     if limit is not None:
         statement = statement.order_by(RecordRow.ts.desc()).limit(limit)
-    if query.x.postgres:
+    if query.dialect.reads_arrow:
         raw = fetch_arrow(session, statement, list(query.columns), None)
     else:
         raw = fetch_rows(session, statement, list(query.columns), None)

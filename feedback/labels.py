@@ -9,24 +9,21 @@ and every refusal is collected first, so a bad row leaves nothing written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, any_, delete, literal, select, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from driftloop.contract import Label, ModelSchema, PredictionKind
 from driftloop.errors import ValidationError
 from driftloop.store import LabelRow, Model, RecordRow
+from driftloop.store.dialect import dialect_of
 from driftloop.store.feedback import PENDING_MODEL
 
-CHUNK = 5_000
 MAX_LISTED_ERRORS = 100
 
 
@@ -134,25 +131,10 @@ def conform(value: Any, schema: ModelSchema) -> Any:
     return Conformer(schema)(value)
 
 
-def dialect_insert(session: Session, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the session's database."""
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
-
-
 def _among(session: Session, column: Any, values: Sequence[str]) -> Iterable[ColumnElement[bool]]:
-    """``column IN values`` as few statements: one array parameter on PostgreSQL (no parsing of
-    thousands of placeholders), chunks of :data:`CHUNK` on SQLite (its parameter limit)."""
-    if session.get_bind().dialect.name == "postgresql":
-        yield column == any_(literal(list(values), ARRAY(String)))
-        return
-    for chunk in _chunks(values):
-        yield column.in_(chunk)
+    """``column IN values`` as few statements as the database handles well (one array parameter
+    on PostgreSQL, chunks on SQLite): see ``Dialect.among``."""
+    return dialect_of(session).among(column, values)
 
 
 def _owners(session: Session, request_ids: Sequence[str]) -> dict[str, set[int]]:
@@ -310,56 +292,11 @@ def _write(
             session.connection().execute(
                 delete(table).where(table.c.model_id == PENDING_MODEL, condition)
             )
-    if rows and session.get_bind().dialect.name == "postgresql":
-        _upsert_arrays(session, rows)
-    elif rows:
-        insert = dialect_insert(session, LabelRow.__table__)
-        statement = insert.on_conflict_do_update(
-            index_elements=["model_id", "request_id"],
-            set_={
-                "label": insert.excluded.label,
-                "label_ts": insert.excluded.label_ts,
-                "updated_at": insert.excluded.updated_at,
-                "corrections": insert.excluded.corrections,
-            },
+    if rows:
+        dialect_of(session).upsert(
+            session.connection(),
+            cast(Table, LabelRow.__table__),
+            rows,
+            key=["model_id", "request_id"],
+            update=["label", "label_ts", "updated_at", "corrections"],
         )
-        session.connection().execute(statement, rows)
-
-
-UPSERT_ARRAYS = text(
-    """
-    INSERT INTO labels (model_id, request_id, label, label_ts, received_at, updated_at, corrections)
-    SELECT * FROM unnest(
-        CAST(string_to_array(:model_id, E'\\n') AS integer[]),
-        CAST(string_to_array(:request_id, E'\\n') AS varchar[]),
-        CAST(string_to_array(:label, E'\\n') AS jsonb[]),
-        CAST(string_to_array(:label_ts, E'\\n') AS timestamptz[]),
-        CAST(string_to_array(:received_at, E'\\n') AS timestamptz[]),
-        CAST(string_to_array(:updated_at, E'\\n') AS timestamptz[]),
-        CAST(string_to_array(:corrections, E'\\n') AS integer[])
-    )
-    ON CONFLICT (model_id, request_id) DO UPDATE SET
-        label = excluded.label, label_ts = excluded.label_ts,
-        updated_at = excluded.updated_at, corrections = excluded.corrections
-    """
-)
-
-
-def _upsert_arrays(session: Session, rows: list[dict[str, Any]]) -> None:
-    """The upsert as one statement (PostgreSQL): each column travels as one newline-separated
-    string, split by the server. Request ids and JSON text never hold a newline (the contract
-    allows printable ASCII in ids; ``json.dumps`` escapes newlines), so this is lossless, and it
-    avoids both a statement per row and per-element array escaping in Python."""
-    text_of: dict[str, Any] = {
-        "model_id": str,
-        "request_id": str,
-        "label": json.dumps,
-        "label_ts": datetime.isoformat,
-        "received_at": datetime.isoformat,
-        "updated_at": datetime.isoformat,
-        "corrections": str,
-    }
-    params = {
-        name: "\n".join(convert(row[name]) for row in rows) for name, convert in text_of.items()
-    }
-    session.connection().execute(UPSERT_ARRAYS, params)

@@ -9,7 +9,7 @@ from driftloop.feedback.labels import LabelResult
 
 
 class FeedbackMetrics:
-    """Labels received by outcome, corrections, snapshots written."""
+    """Labels received by outcome, corrections, snapshots written and pruned."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.labels = Counter(
@@ -31,6 +31,16 @@ class FeedbackMetrics:
             ["model"],
             registry=registry,
         )
+        self.snapshots_pruned = Counter(
+            "driftloop_dataset_snapshots_pruned_total",
+            "Dataset snapshots this leader removed past DRIFTLOOP_RETENTION__SNAPSHOT_DAYS "
+            "(outcome=removed), or kept because their folder could not be removed "
+            "(outcome=failed; retried on the next run).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("removed", "failed"):
+            self.snapshots_pruned.labels(outcome)
 
     def count_labels(self, result: LabelResult) -> None:
         """Add one upload's outcomes."""

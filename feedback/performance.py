@@ -63,7 +63,8 @@ def performance(
     Returns ``{"model", "kind", "primary_metric", "since", "until", "confidence", "versions":
     {version: {variant: group}}}`` where a group is ``{"n", "predictions", "label_coverage",
     "metrics": {name: metric}, "per_class", "segments", "label_latency_seconds",
-    "invalid_labels"}`` and a metric is ``{"value", "lower", "upper", "n", "method"}``.
+    "invalid_labels"}`` and a metric is ``{"value", "lower", "upper", "n", "method", "reason"}``
+    (``reason`` says why the bounds are None when a rule withholds them, else None).
     """
     schema = ModelSchema.model_validate(model.schema)
     frame = labeled_rows(session, model, since=since, until=until)

@@ -19,7 +19,8 @@ def regression_metrics(
     resamples: int = 1000,
     rng: np.random.Generator | None = None,
 ) -> dict[str, Metric]:
-    """MAE (normal interval), RMSE and R^2 (BCa bootstrap; asymptotic on very many rows)."""
+    """MAE (normal interval), RMSE and R^2 (bootstrap-t on the log scale, the normal interval
+    of the log on very many rows; no bounds below ``MIN_REGRESSION_ROWS`` rows)."""
     truth = pd.to_numeric(pd.Series(y_true), errors="coerce").to_numpy(dtype=np.float64)
     predicted = pd.to_numeric(pd.Series(y_pred), errors="coerce").to_numpy(dtype=np.float64)
     keep = np.isfinite(truth) & np.isfinite(predicted)

@@ -14,7 +14,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 import pandas as pd
@@ -28,6 +28,10 @@ from driftloop.contract import ModelSchema, PredictionKind
 from driftloop.errors import DatasetError
 from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
 from driftloop.store import Model, SnapshotRow
+from driftloop.urls import redact_url
+
+if TYPE_CHECKING:
+    from driftloop.feedback.archived import ArchivedRows
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: stages ``fetch``, ``build``, ``write``."""
@@ -132,13 +136,17 @@ def create_snapshot(
     now: datetime,
     include_reference: bool = True,
     progress: Progress | None = None,
+    include_archive: bool = False,
+    archive_url: str | None = None,
 ) -> dict[str, Any]:
     """Write a snapshot of ``model``'s training data under ``out``; return (and store) its manifest.
 
     Production rows are the labeled records with prediction time in ``[since, until)`` (of one
     ``variant`` if given), one per request id, features and label. Reference rows are added when
     the reference dataset has a label column. Taking the same snapshot to the same ``out`` twice
-    in one second returns the first manifest.
+    in one second returns the first manifest. With ``include_archive``, labeled records of the
+    range that were pruned to the archive at ``archive_url`` are added
+    (:mod:`driftloop.feedback.archived`; rows still in the database are taken from there).
     """
     schema = ModelSchema.model_validate(model.schema)
     features = [f.name for f in schema.features]
@@ -150,6 +158,13 @@ def create_snapshot(
     joined = labeled_rows(
         session, model, since=since, until=until, variant=variant, progress=fetched
     )
+    archived = None
+    if include_archive:
+        archived = _archived(session, model, archive_url, since, until, variant)
+        if joined.empty:
+            joined = archived.frame if len(archived.frame.columns) else joined
+        elif len(archived.frame):
+            joined = pd.concat([joined, archived.frame], ignore_index=True)
     if not features:
         features = [c for c in joined.columns if c not in (*joined.columns[:10], "scores")]
     parts = [_production(joined, features, variant)]
@@ -175,6 +190,9 @@ def create_snapshot(
         return dict(known.manifest)
 
     counts = prediction_counts(session, model, since=since, until=until)
+    if archived is not None:
+        for key, n in archived.counts.items():
+            counts[key] = counts.get(key, 0) + n
     predictions = sum(n for (_, var), n in counts.items() if variant in (None, var))
     production = frame[frame["source"] == "production"]
     manifest: dict[str, Any] = {
@@ -196,7 +214,11 @@ def create_snapshot(
             "first": production["ts"].min().isoformat() if len(production) else None,
             "last": production["ts"].max().isoformat() if len(production) else None,
         },
-        "filters": {"variant": variant, "include_reference": include_reference},
+        "filters": {
+            "variant": variant,
+            "include_reference": include_reference,
+            "include_archive": include_archive,
+        },
         "model_versions": sorted(joined["version"].unique().tolist()),
         "variants": sorted(joined["variant"].unique().tolist()),
         "label_coverage": {
@@ -206,6 +228,14 @@ def create_snapshot(
         },
         "sha256": sha256,
         "reference": reference_info,
+        "archive": None
+        if archived is None
+        else {
+            "url": redact_url(archive_url or ""),
+            "days": archived.partitions,
+            "records": archived.records,
+            "labeled": len(archived.frame),
+        },
         "lineage": {"request_id_column": "request_id", "source_column": "source"},
         "driftloop_version": driftloop.__version__,
     }
@@ -225,6 +255,28 @@ def create_snapshot(
     )
     session.flush()
     return manifest
+
+
+def _archived(
+    session: Session,
+    model: Model,
+    url: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    variant: str | None,
+) -> ArchivedRows:
+    from driftloop.feedback.archived import archived_labeled_rows
+    from driftloop.store.archive import ArchiveError
+
+    if not url:
+        raise DatasetError(
+            "include_archive needs an archive: set DRIFTLOOP_RETENTION__ARCHIVE_URL "
+            "(docs/retention.md#archive)"
+        )
+    try:
+        return archived_labeled_rows(session, model, url, since=since, until=until, variant=variant)
+    except (ArchiveError, OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read the archive {redact_url(url)}: {exc}") from exc
 
 
 def _write(

@@ -1,4 +1,4 @@
-"""Per-database SQL for the join's scalar columns, and their decoding a whole column at a time.
+"""The join's scalar columns (SQL from the store's dialect), decoded a whole column at a time.
 
 A label (a JSON scalar) comes as text with its JSON type when that is not a string, so
 :func:`decode` types a whole column at once. Timestamps come typed (PostgreSQL, through
@@ -13,54 +13,31 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import (
-    String,
-    case,
-    func,
-    literal,
-    literal_column,
-    null,
-    type_coerce,
-)
 from sqlalchemy.sql.elements import ColumnElement
+
+from driftloop.store.dialect import Dialect
 
 NUMBER_TYPES = {"number", "integer", "real"}
 
 
-def _sqlite_path(keys: tuple[str | int, ...]) -> str:
-    path = "$"
-    for key in keys:
-        path += f"[{key}]" if isinstance(key, int) else f'."{key}"'
-    return path
-
-
 class Extractor:
-    """Builds the extraction expressions for one dialect (``postgresql`` or ``sqlite``)."""
+    """Builds the extraction expressions of one database, through its dialect."""
 
-    def __init__(self, dialect: str) -> None:
-        self.postgres = dialect == "postgresql"
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
 
     def scalar(self, column: Any, *keys: str) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """The value at ``keys`` (the whole document when none) and its JSON type when decoding
         needs it (NULL for strings and, on SQLite, numbers, which arrive typed)."""
-        if self.postgres:
-            parts = [literal(k) for k in keys]
-            node = func.jsonb_extract_path(column, *parts) if keys else column
-            text = (
-                func.jsonb_extract_path_text(column, *parts)
-                if keys
-                else column.op("#>>")(literal_column("'{}'::text[]"))
-            )
-            kind = func.jsonb_typeof(node)
-            return type_coerce(text, String), case((kind != "string", kind), else_=null())
-        path = literal(_sqlite_path(keys))
-        kind = func.json_type(column, path)
-        flagged = case((kind.in_(["true", "false", "object", "array"]), kind), else_=null())
-        return func.json_extract(column, path), flagged
+        return self.dialect.json_scalar(column, *keys)
 
     def timestamp(self, column: Any) -> ColumnElement[Any]:
         """A timestamp as the driver reads it: typed on PostgreSQL, stored text on SQLite."""
-        return column if self.postgres else type_coerce(column, String)
+        return self.dialect.raw_timestamp(column)
+
+    def document(self, column: Any) -> ColumnElement[Any]:
+        """A JSON document as its text (parsed by Arrow, see ``driftloop.feedback.documents``)."""
+        return self.dialect.json_text(column)
 
     def timestamps(self, values: Any) -> pd.Series:
         """Decode :meth:`timestamp` values (Arrow timestamps or ISO text) to a UTC column."""

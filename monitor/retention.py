@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from driftloop.settings import Settings
+from driftloop.store.archive import ARCHIVED_TABLES, Archive
+from driftloop.store.dialect import dialect_named
 from driftloop.store.retention import (
     PruneReport,
     RetentionPolicy,
@@ -42,13 +44,19 @@ if TYPE_CHECKING:
 
     from driftloop.web.state import MonitorState
 
-__all__ = ["JOB_NAME", "METRICS", "PruneJob", "StoreCollector", "install", "retention_policy"]
+__all__ = [
+    "JOB_NAME",
+    "METRICS",
+    "PruneJob",
+    "StoreCollector",
+    "archive_for",
+    "install",
+    "retention_policy",
+]
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = "prune"
-SQLITE_PAUSE = 0.2
-"""Seconds between prune batches on SQLite: longer than a waiting writer's busy-handler sleep."""
 DATABASE = "_database"
 """The ``table`` label of the whole database's size."""
 
@@ -59,17 +67,25 @@ METRICS = {
     "driftloop_store_last_prune_timestamp_seconds": "Unix time this leader last finished a "
     "prune of rows past their retention.",
     "driftloop_store_pruned_rows": "Rows this leader deleted past their retention, by table.",
+    "driftloop_archive_rows": "Rows this leader archived to Parquet before pruning, by table.",
+    "driftloop_archive_failures": "Partitions (a model's day of a table) this leader failed to "
+    "archive; their rows are kept until an archive succeeds.",
 }
 
 
 def retention_policy(settings: Settings) -> RetentionPolicy:
     """The policy ``settings`` describe: everything follows ``retention_days``; minute profiles
-    keep the evaluation's own window; pending labels their own setting."""
+    keep the evaluation's own window; pending labels their own setting; the pause between
+    batches, unless set, the database's default (``Dialect.prune_pause_seconds``: SQLite's
+    writers need a gap, PostgreSQL's do not)."""
     from driftloop.monitor.evaluation.job import MINUTE_BUCKETS_KEPT
 
     days = timedelta(days=settings.retention_days)
     pending = settings.retention.pending_label_days
     pause = settings.retention.pause_seconds
+    if pause is None:
+        backend = make_url(settings.database_url).get_backend_name()
+        pause = dialect_named(backend).prune_pause_seconds
     return RetentionPolicy(
         records=days,
         pending_labels=timedelta(days=pending) if pending is not None else days,
@@ -77,8 +93,14 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         ood_records=days,
         minute_profiles=MINUTE_BUCKETS_KEPT,
         batch_rows=settings.retention.batch_rows,
-        pause_seconds=pause if pause is not None else (SQLITE_PAUSE if settings.is_sqlite else 0.0),
+        pause_seconds=pause,
     )
+
+
+def archive_for(settings: Settings) -> Archive | None:
+    """A fresh archive of one prune run when ``retention.archive_url`` is set, else None."""
+    url = settings.retention.archive_url
+    return Archive(url) if url else None
 
 
 class StoreCollector(Collector):
@@ -91,12 +113,22 @@ class StoreCollector(Collector):
         self._cached: tuple[float, dict[str, int], dict[str, int | None]] | None = None
         self.last_prune: float | None = None
         self.pruned: dict[str, int] = {}
+        self.archived: dict[str, int] = {}
+        self.archive_failures: dict[str, int] | None = None
+        """None while archiving is off (no series), else failures per table."""
 
     def record(self, report: PruneReport) -> None:
         """Remember a finished prune (not a dry run)."""
         with self._lock:
             for table, rows in report.rows().items():
                 self.pruned[table] = self.pruned.get(table, 0) + rows
+            if report.archive is not None:
+                failures = self.archive_failures or dict.fromkeys(ARCHIVED_TABLES, 0)
+                for table, count in report.archive["failures"].items():
+                    failures[table] = failures.get(table, 0) + count
+                self.archive_failures = failures
+                for table, rows in report.archive["rows"].items():
+                    self.archived[table] = self.archived.get(table, 0) + rows
             finished = report.finished_at or report.started_at
             self.last_prune = finished.timestamp()
             self._cached = None  # the next scrape sees the smaller tables
@@ -112,6 +144,8 @@ class StoreCollector(Collector):
         yield CounterMetricFamily(
             "driftloop_store_pruned_rows", METRICS["driftloop_store_pruned_rows"]
         )
+        for name in ("driftloop_archive_rows", "driftloop_archive_failures"):
+            yield CounterMetricFamily(name, METRICS[name])
 
     def _load(self) -> tuple[dict[str, int], dict[str, int | None]]:
         with self._lock:
@@ -158,6 +192,17 @@ class StoreCollector(Collector):
         for table, value in pruned.items():
             counter.add_metric([table], float(value))
         yield counter
+        with self._lock:
+            archived, failures = dict(self.archived), self.archive_failures
+        if failures is not None:
+            for name, values in (
+                ("driftloop_archive_rows", archived),
+                ("driftloop_archive_failures", failures),
+            ):
+                family = CounterMetricFamily(name, METRICS[name], labels=["table"])
+                for table in ARCHIVED_TABLES:
+                    family.add_metric([table], float(values.get(table, 0)))
+                yield family
 
 
 class PruneJob:
@@ -172,7 +217,12 @@ class PruneJob:
 
     def run(self, state: MonitorState) -> PruneReport:
         """Prune once on ``state``'s database and return the report."""
-        report = prune(state.engine, retention_policy(state.settings), state.clock.now())
+        report = prune(
+            state.engine,
+            retention_policy(state.settings),
+            state.clock.now(),
+            archive=archive_for(state.settings),
+        )
         report.finished_at = state.clock.now()
         self.collector.record(report)
         if report.total_rows:
@@ -181,12 +231,25 @@ class PruneJob:
                 report.total_rows,
                 ", ".join(f"{t}={n}" for t, n in report.rows().items() if n),
             )
+        for part in report.partitions:
+            log.info("dropped partition %s (%s rows, %s bytes)", part.name, part.rows, part.bytes)
+        if report.archive is not None and report.archive["partitions"]:
+            log.info(
+                "archived %s partitions (%s bytes) to %s before pruning",
+                report.archive["partitions"],
+                report.archive["bytes"],
+                report.archive["url"],
+            )
         return report
 
 
 def install(app: FastAPI, state: MonitorState) -> None:
-    """Add retention to the monitor app: the ``prune`` job and the store collector."""
+    """Add retention to the monitor app: the ``prune`` job and the store collector; on
+    PostgreSQL the ``partitions`` job too (:mod:`driftloop.monitor.partitions`)."""
+    from driftloop.monitor import partitions
+
     collector = StoreCollector(state.engine)
     state.registry.register(collector)
+    partitions.install(state)
     if state.settings.retention.enabled:
         state.jobs.add(JOB_NAME, state.settings.retention.interval_seconds, PruneJob(collector))

@@ -33,6 +33,11 @@ def export(
         None, help="Directory or fsspec URL (env DRIFTLOOP_SNAPSHOT_DIR; ./driftloop-snapshots)."
     ),
     no_reference: bool = typer.Option(False, "--no-reference", help="Leave reference rows out."),
+    include_archive: bool = typer.Option(
+        False,
+        "--include-archive",
+        help="Add labeled rows pruned to the archive (env DRIFTLOOP_RETENTION__ARCHIVE_URL).",
+    ),
     database_url: str | None = typer.Option(
         None, help="SQLAlchemy URL (env DRIFTLOOP_DATABASE_URL; default sqlite:///driftloop.db)."
     ),
@@ -81,6 +86,8 @@ def export(
                         variant=variant,
                         now=SystemClock().now(),
                         include_reference=not no_reference,
+                        include_archive=include_archive,
+                        archive_url=settings.retention.archive_url,
                         progress=progress,
                     )
                 except DriftloopError as exc:

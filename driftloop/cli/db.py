@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from driftloop.feedback.snapshot_retention import SnapshotPruneReport
 
 app = typer.Typer(help="Manage the Driftloop database.", no_args_is_help=True)
 
@@ -35,7 +39,9 @@ def upgrade(
     where = engine.url.render_as_string(hide_password=True)
     try:
         before = current_revisions(engine)
-        run_upgrade(engine, revision)
+        run_upgrade(
+            engine, revision, partitions_ahead_days=settings.retention.partitions_ahead_days
+        )
         after = current_revisions(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
@@ -65,16 +71,20 @@ def prune(
     older than the retention, in batches (ingest keeps running), and say what was dropped.
 
     The monitor's leader runs the same prune every DRIFTLOOP_RETENTION__INTERVAL_SECONDS.
+    With DRIFTLOOP_RETENTION__SNAPSHOT_DAYS, dataset snapshots older than that go too (files,
+    then rows), except those a registered version trained on.
+    With DRIFTLOOP_RETENTION__ARCHIVE_URL, each day of records and labels is written as Parquet
+    there first; a day whose archive fails is kept, and the command exits 1.
     Exits 3 when the database cannot be reached, 2 when it refuses a statement.
     """
     import json
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from driftloop.cli.exits import BAD_INPUT, UNREACHABLE, fail
+    from driftloop.cli.exits import BAD_INPUT, FINDING, UNREACHABLE, fail
     from driftloop.cli.progress import Progress
     from driftloop.clock import SystemClock
-    from driftloop.monitor.retention import retention_policy
+    from driftloop.monitor.retention import archive_for, retention_policy
     from driftloop.settings import load_settings
     from driftloop.store import make_engine
     from driftloop.store.errors import database_unavailable
@@ -95,14 +105,23 @@ def prune(
             if dry_run:
                 with bar.step("counting rows past the retention"):
                     report = run_prune(
-                        engine, retention_policy(settings), clock.now(), dry_run=True
+                        engine,
+                        retention_policy(settings),
+                        clock.now(),
+                        dry_run=True,
+                        archive=archive_for(settings),
                     )
             else:
                 report = run_prune(
-                    engine, retention_policy(settings), clock.now(), progress=progress
+                    engine,
+                    retention_policy(settings),
+                    clock.now(),
+                    progress=progress,
+                    archive=archive_for(settings),
                 )
                 for table, rows in done.items():
                     bar.update(f"pruning {table}", rows, rows)
+            snapshots = _prune_snapshots(engine, settings, clock.now(), dry_run=dry_run)
         report.finished_at = clock.now()
     except SQLAlchemyError as exc:
         engine.dispose()
@@ -112,9 +131,41 @@ def prune(
         fail(f"the database {where} refused the prune: {reason}", BAD_INPUT)
     engine.dispose()
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        document = report.as_dict()
+        document["snapshots"] = None if snapshots is None else snapshots.as_dict()
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        _print_report(report, where, settings.retention_days)
+        _print_snapshots(snapshots)
+    if report.archive is not None and report.archive["errors"]:
+        raise typer.Exit(FINDING)  # rows kept because their archive failed
+    if snapshots is not None and snapshots.failed:
+        raise typer.Exit(FINDING)  # snapshots kept because their files could not be removed
+
+
+def _prune_snapshots(
+    engine: Any, settings: Any, now: datetime, *, dry_run: bool
+) -> SnapshotPruneReport | None:
+    """Snapshots past DRIFTLOOP_RETENTION__SNAPSHOT_DAYS (None when that is not set)."""
+    from driftloop.feedback.snapshot_retention import prune_snapshots
+
+    days = settings.retention.snapshot_days
+    if days is None:
+        return None
+    return prune_snapshots(engine, now - timedelta(days=days), dry_run=dry_run)
+
+
+def _print_snapshots(report: SnapshotPruneReport | None) -> None:
+    if report is None:
         return
-    _print_report(report, where, settings.retention_days)
+    verb = "would remove" if report.dry_run else "removed"
+    typer.echo(
+        f"snapshots created before {report.cutoff:%Y-%m-%d %H:%M} UTC: {verb} "
+        f"{len(report.removed):,} ({report.bytes:,} bytes), kept {len(report.pinned):,} that a "
+        f"registered version trained on, {len(report.failed):,} failed"
+    )
+    for snapshot_id, error in report.failed.items():
+        typer.echo(f"  {snapshot_id}: {error}", err=True)
 
 
 def _print_report(report: Any, where: str, days: int) -> None:
@@ -132,6 +183,19 @@ def _print_report(report: Any, where: str, days: int) -> None:
             step.table, step.reason, step.cutoff.strftime("%Y-%m-%d %H:%M"), f"{step.rows:,}"
         )
     Console().print(table)
+    if report.partitions:
+        parts = Table(title="day partitions")
+        for column in ("table", "partition", "from (UTC)", "rows", "bytes"):
+            parts.add_column(column, justify="right" if column in ("rows", "bytes") else "left")
+        for part in report.partitions:
+            parts.add_row(
+                part.table,
+                part.name,
+                part.lower.strftime("%Y-%m-%d"),
+                f"{part.rows:,}",
+                f"{part.bytes:,}",
+            )
+        Console().print(parts)
     sizes = Table(title="bytes")
     sizes.add_column("table")
     sizes.add_column("before", justify="right")
@@ -143,3 +207,55 @@ def _print_report(report: Any, where: str, days: int) -> None:
         sizes.add_row(name, f"{before:,}", "-" if after is None else f"{after:,}")
     if sizes.row_count:
         Console().print(sizes)
+    _print_archive(report.archive)
+
+
+def _print_archive(archive: dict[str, Any] | None) -> None:
+    from rich.table import Table
+
+    if archive is None:
+        return
+    rows = archive["rows"]
+    planned = archive.get("planned")
+    if planned is not None:  # a dry run
+        todo = [p for p in planned if p["archived_rows"] is None]
+        typer.echo(
+            f"archive {archive['url']}: would archive {len(todo)} days "
+            f"({sum(p['records'] for p in todo):,} records) first; "
+            f"{len(planned) - len(todo)} archived already"
+        )
+    else:
+        typer.echo(
+            f"archive {archive['url']}: {archive['partitions']} partitions, "
+            f"{len(archive['files'])} files, {sum(rows.values()):,} rows, "
+            f"{archive['bytes']:,} bytes"
+        )
+    if archive["written"]:
+        table = Table(title="archived")
+        for column in ("table", "model", "date", "rows", "bytes", "file"):
+            table.add_column(column, justify="right" if column in ("rows", "bytes") else "left")
+        for entry in archive["written"]:
+            table.add_row(
+                entry["table"],
+                entry["model"],
+                entry["date"],
+                f"{entry['rows']:,}",
+                f"{entry['bytes']:,}",
+                entry["files"][0] if entry["files"] else "",
+            )
+        Console().print(table)
+    if archive.get("planned"):
+        table = Table(title="would archive first (records)")
+        for column in ("model", "date", "records", "archived already"):
+            table.add_column(column, justify="left" if column in ("model", "date") else "right")
+        for entry in archive["planned"]:
+            done = entry["archived_rows"]
+            table.add_row(
+                entry["model"],
+                entry["date"],
+                f"{entry['records']:,}",
+                entry["error"] or ("-" if done is None else f"{done:,} rows"),
+            )
+        Console().print(table)
+    for error in archive["errors"]:
+        typer.echo(f"archive failed (rows kept): {error}", err=True)

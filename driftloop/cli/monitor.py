@@ -43,6 +43,7 @@ def monitor(
     from driftloop.server import create_app
     from driftloop.settings import load_settings
     from driftloop.store import make_engine, upgrade
+    from driftloop.store.dialect import dialect_of
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -60,8 +61,26 @@ def monitor(
             err=True,
         )
     engine = make_engine(settings.database_url)
-    if migrate if migrate is not None else settings.is_sqlite:
-        upgrade(engine)
+    dialect = dialect_of(engine)
+    ahead = settings.retention.partitions_ahead_days
+    if migrate if migrate is not None else dialect.migrates_on_start:
+        upgrade(engine, partitions_ahead_days=ahead)
+    else:  # day partitions from today on (PostgreSQL, 0011 on), before any record arrives
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from driftloop.clock import SystemClock
+
+        try:
+            with engine.begin() as connection:
+                dialect.ensure_partitions(connection, SystemClock().now().date(), ahead)
+        except SQLAlchemyError as exc:
+            # Start anyway: /readyz answers 503 until the database is back, and the leader's
+            # partitions job creates them then (rows meanwhile land in the default partition).
+            logging.getLogger(__name__).warning(
+                "could not create day partitions at start (%s); the leader's partitions job "
+                "retries once the database answers",
+                exc.__class__.__name__,
+            )
     app = create_app(settings, engine=engine)
     # What start-up built lives as long as the process: out of the cyclic collector's reach,
     # collections triggered by request traffic only scan what requests allocate (they were a

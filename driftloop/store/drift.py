@@ -23,6 +23,9 @@ class DriftProfile(Base):
         UniqueConstraint("model_id", "layout", "version", "variant", "grain", "start"),
         Index("ix_drift_profiles_window", "model_id", "layout", "grain", "start"),
     )
+    # The ORM updates a profile by (id, start): on PostgreSQL's day partitions (migration 0011)
+    # the bucket start finds the one partition to look in, where the id alone searches them all.
+    __mapper_args__ = {"primary_key": ["id", "start"]}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))

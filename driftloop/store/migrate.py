@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+from driftloop.store.dialect import dialect_of
+from driftloop.store.partitions import DEFAULT_DAYS_AHEAD
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,12 +25,20 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Upgrade the database behind ``engine`` to ``revision`` (all heads by default)."""
+def upgrade(
+    engine: Engine, revision: str = "heads", *, partitions_ahead_days: int = DEFAULT_DAYS_AHEAD
+) -> None:
+    """Upgrade the database behind ``engine`` to ``revision`` (all heads by default), then make
+    sure the partitioned tables (PostgreSQL, 0011 on) have day partitions from today to
+    ``partitions_ahead_days`` ahead, so that a fresh database ingests at once (the dialect's
+    ``ensure_partitions``: nothing to do on SQLite)."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        dialect_of(connection).ensure_partitions(
+            connection, datetime.now(UTC).date(), partitions_ahead_days
+        )
 
 
 def head_revisions() -> set[str]:

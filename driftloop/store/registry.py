@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from driftloop.contract import ModelRegistration, ModelSchema, Role
 from driftloop.errors import UnknownModelError
+from driftloop.store.dialect import dialect_of
 from driftloop.store.tables import Model, ModelVersion, RecordRow
 
 __all__ = [
@@ -29,9 +29,8 @@ __all__ = [
 
 
 def dialect_insert(session: Session, table: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the session's database."""
-    name = session.get_bind().dialect.name
-    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)
+    """``INSERT`` with ``ON CONFLICT`` support for the session's database (its dialect's)."""
+    return dialect_of(session).insert(table)
 
 
 def get_model(session: Session, name: str) -> Model:

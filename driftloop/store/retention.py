@@ -21,38 +21,52 @@ Bytes: on PostgreSQL ``pg_total_relation_size`` (table, indexes, TOAST) before a
 ``DELETE`` frees space for reuse by later inserts (autovacuum) rather than shrinking the files, so
 "after" drops little until a ``VACUUM FULL``. On SQLite the database's used bytes
 (``(page_count - freelist_count) * page_size``): freed pages go to the free list, reused by
-later inserts. PostgreSQL time partitions (drop a whole day at once) are not built yet.
+later inserts.
+
+On PostgreSQL, tables partitioned by day (migration 0011: ``records``, ``drift_profiles``,
+``drift_ood_records``; see :mod:`driftloop.store.partitions`) first lose every day partition
+entirely older than their cutoff, whole (detach and drop: no row-by-row delete, no vacuum, the
+bytes go back to the file system). For ``records``, each partition's labels that no other record
+joins go first, in the same bounded batches, and ``before_drop`` (an archive's hook) sees the
+partition before either. The batched ``DELETE`` then takes the rest: the day the cutoff falls in,
+and rows in the default partition. A partition that could not be dropped (its lock not granted
+in time, its archive failed) stays until the next run, and the ``DELETE`` leaves its rows alone.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Connection,
     Engine,
     String,
     Table,
-    any_,
-    bindparam,
     delete,
     exists,
     func,
+    literal_column,
     or_,
     select,
     text,
+    true,
 )
 
+from driftloop.store.dialect import dialect_of
 from driftloop.store.drift import DriftProfile, OodRecord
 from driftloop.store.engine import reader
 from driftloop.store.feedback import PENDING_MODEL, LabelRow
+from driftloop.store.partitions import PARTITIONED, BeforeDrop, DroppedPartition, Partition
 from driftloop.store.tables import Model, RecordRow
+
+if TYPE_CHECKING:
+    from driftloop.store.archive import Archive
 
 __all__ = [
     "GROWING_TABLES",
@@ -64,6 +78,8 @@ __all__ = [
     "table_bytes",
     "table_rows",
 ]
+
+log = logging.getLogger(__name__)
 
 GROWING_TABLES = ("records", "labels", "drift_profiles", "drift_ood_records")
 """The tables that grow with traffic, in the order they are pruned."""
@@ -131,18 +147,25 @@ class PruneReport:
     database_bytes_before: int | None = None
     database_bytes_after: int | None = None
     finished_at: datetime | None = None
+    archive: dict[str, Any] | None = None
+    """What was archived before the drop (:meth:`driftloop.store.archive.Archive.summary`)."""
+    partitions: list[DroppedPartition] = field(default_factory=list)
+    """Day partitions dropped whole (PostgreSQL), oldest first per table; their rows are not in
+    ``steps``."""
 
     def rows(self) -> dict[str, int]:
-        """Rows deleted per table (all passes summed)."""
+        """Rows deleted per table (all passes and dropped partitions summed)."""
         out = dict.fromkeys(GROWING_TABLES, 0)
         for step in self.steps:
             out[step.table] = out.get(step.table, 0) + step.rows
+        for part in self.partitions:
+            out[part.table] = out.get(part.table, 0) + part.rows
         return out
 
     @property
     def total_rows(self) -> int:
         """Rows deleted in all."""
-        return sum(step.rows for step in self.steps)
+        return sum(step.rows for step in self.steps) + sum(p.rows for p in self.partitions)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (what ``driftloop db prune --json`` prints)."""
@@ -154,9 +177,11 @@ class PruneReport:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "rows": self.total_rows,
             "steps": [step.as_dict() for step in self.steps],
+            "partitions": [part.as_dict() for part in self.partitions],
             "tables": {
                 name: {
                     "rows": rows[name],
+                    "partitions": sum(1 for p in self.partitions if p.table == name),
                     "bytes_before": self.bytes_before.get(name),
                     "bytes_after": self.bytes_after.get(name),
                 }
@@ -164,6 +189,7 @@ class PruneReport:
             },
             "database_bytes_before": self.database_bytes_before,
             "database_bytes_after": self.database_bytes_after,
+            "archive": self.archive,
         }
 
 
@@ -178,13 +204,24 @@ def prune(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    archive: Archive | None = None,
+    before_drop: BeforeDrop | None = None,
 ) -> PruneReport:
-    """Delete (or with ``dry_run`` count) everything ``policy`` no longer keeps at ``now``."""
-    report = PruneReport(dry_run=dry_run, started_at=now, dialect=engine.dialect.name)
+    """Delete (or with ``dry_run`` count) everything ``policy`` no longer keeps at ``now``.
+
+    With ``archive``, records go by whole UTC days, each archived with its labels first; a day
+    whose archive failed is kept (:meth:`~driftloop.store.archive.Archive.before_delete`).
+    ``before_drop`` (default: the archive's ``before_drop``, if it has one) is called before a
+    day partition is dropped; an ``OSError`` from it keeps that partition and the later ones of
+    its table until the next run. With an archive but no such hook, no partition is dropped
+    (the archive's ``DELETE`` path takes the rows)."""
+    report = PruneReport(dry_run=dry_run, started_at=now, dialect=dialect_of(engine).name)
     report.bytes_before = table_bytes(engine)
     report.database_bytes_before = database_bytes(engine)
     tick = progress or (lambda _table, _rows: None)
     records_cut = now - policy.records
+    if archive is not None:
+        records_cut = archive.cutoff(records_cut)
     with reader(engine).connect() as connection:
         model_ids = list(connection.scalars(select(_models.c.id).order_by(_models.c.id)))
 
@@ -192,14 +229,45 @@ def prune(
     labels_step = PruneStep("labels", "their records were pruned", records_cut)
     pending_step = PruneStep("labels", "pending past their window", now - policy.pending_labels)
     report.steps += [step, labels_step]
+
+    hook = before_drop if before_drop is not None else getattr(archive, "before_drop", None)
+    cuts = {
+        "records": records_cut,
+        "drift_profiles": now - policy.profiles,
+        "drift_ood_records": now - policy.ood_records,
+    }
+    kept: dict[str, Any] = {}  # per partitioned table: the rows the DELETE passes may visit
+    floors: dict[str, datetime] = {}
+    if archive is None or hook is not None:
+        for name in PARTITIONED:
+            dropped, kept[name], floors[name] = _drop_partitions(
+                engine, name, cuts[name], dry_run, hook, policy, labels_step, archive
+            )
+            report.partitions += dropped
+            if dropped:
+                tick(name, sum(p.rows for p in dropped))
     if dry_run:
         with reader(engine).connect() as connection:
-            step.rows = _count(connection, _old_records(model_ids, records_cut))
+            step.rows = _count(
+                connection, _old_records(model_ids, records_cut).where(kept.get("records", true()))
+            )
             labels_step.rows = _count_labels_of_pruned(connection, model_ids, records_cut)
             tick("records", step.rows)
+        if archive is not None:  # what would be archived first, per model and day
+            archive.plan(engine, model_ids, records_cut)
     else:
         for model_id in model_ids:
-            for deleted, labels in _prune_records(engine, model_id, records_cut, policy.batch_rows):
+            cut = (
+                records_cut
+                if archive is None
+                else archive.before_delete(engine, model_id, records_cut)
+            )
+            floor = floors.get("records", _NO_FLOOR)
+            # Not above what the archive read: a record replayed into an archived day meanwhile
+            # waits for the next run's archive.
+            ceiling = None if archive is None else archive.ceiling(model_id)
+            batches = _prune_records(engine, model_id, cut, policy.batch_rows, floor, ceiling)
+            for deleted, labels in batches:
                 step.rows += deleted
                 labels_step.rows += labels
                 tick("records", step.rows)
@@ -237,6 +305,7 @@ def prune(
     for pass_step, where in profile_passes:
         report.steps.append(pass_step)
         table = _ood if pass_step.table == "drift_ood_records" else _profiles
+        where = where & kept.get(table.name, true())
         if dry_run:
             with reader(engine).connect() as connection:
                 pass_step.rows = _count(connection, select(table.c.id).where(where))
@@ -245,10 +314,125 @@ def prune(
                 engine, table, where, policy, _ticker(tick, pass_step.table)
             )
 
+    if archive is not None:
+        report.archive = archive.summary()
     if not dry_run:
         report.bytes_after = table_bytes(engine)
         report.database_bytes_after = database_bytes(engine)
     return report
+
+
+_NO_FLOOR = datetime(1, 1, 1, tzinfo=UTC)
+
+_PARTITION_LABELS = text(
+    # The labels of a batch of the partition's records (walked in id order, so each record once)
+    # that no record outside the partition joins. Driven by the partition, never by all labels,
+    # and "outside" is "outside the partition's range" (no other partition holds a row inside
+    # it), not "tableoid <> the partition", which the planner estimates at one row a partition
+    # and anti-joins against a scan of every record. Labels are found by their request id index
+    # (``= ANY``: a join from the batch let the planner hash all labels each batch), each then one
+    # index probe per partition: the cost follows the partition, not the tables.
+    """
+    WITH chunk AS (
+        SELECT id, request_id, model_id FROM {partition}
+        WHERE id > :last ORDER BY id LIMIT :batch
+    ), doomed AS (
+        SELECT l.id FROM labels l
+        WHERE l.request_id = ANY (ARRAY(SELECT request_id FROM chunk))
+        AND EXISTS (
+            SELECT 1 FROM chunk p WHERE p.request_id = l.request_id
+            AND l.model_id IN (p.model_id, :pending)
+        ) AND NOT EXISTS (
+            SELECT 1 FROM records x WHERE x.request_id = l.request_id
+            AND (l.model_id = :pending OR x.model_id = l.model_id)
+            AND (x.ts < :lower OR x.ts >= :upper)
+        )
+    ), gone AS (
+        DELETE FROM labels USING doomed WHERE labels.id = doomed.id RETURNING labels.id
+    )
+    SELECT (SELECT count(*) FROM chunk), (SELECT max(id) FROM chunk),
+        (SELECT count(*) FROM gone)
+    """
+)
+
+
+def _drop_partitions(
+    engine: Engine,
+    table: str,
+    cutoff: datetime,
+    dry_run: bool,
+    hook: BeforeDrop | None,
+    policy: RetentionPolicy,
+    labels_step: PruneStep,
+    archive: Archive | None = None,
+) -> tuple[list[DroppedPartition], Any, datetime]:
+    """Drop ``table``'s day partitions older than ``cutoff``, oldest first, each in its own
+    transaction after its labels (records). Return what went, the rows the ``DELETE`` passes
+    may still visit, and the earliest time they may delete from (the upper bound of an old
+    partition that stays)."""
+    dialect = dialect_of(engine)
+    with engine.connect() as connection:
+        parts = dialect.partitions(connection, table)
+    if not parts:  # not partitioned (SQLite, or PostgreSQL before migration 0011)
+        return [], true(), _NO_FLOOR
+    old = [p for p in parts if p.upper is not None and p.upper <= cutoff]
+    if dry_run:
+        with engine.connect() as connection:
+            dropped = dialect.drop_partitions_before(connection, table, cutoff, dry_run=True)
+        names = [p.name for p in dropped]
+        where = (
+            literal_column(f"{table}.tableoid::regclass::text").not_in(names) if names else true()
+        )
+        return dropped, where, _NO_FLOOR
+    dropped = []
+    for part in old:
+        assert part.upper is not None  # old holds day partitions only (upper set)
+        try:
+            if hook is not None:
+                with engine.connect() as connection:
+                    hook(connection, table, part.name, part.lower or part.upper, part.upper)
+            if table == "records":
+                labels_step.rows += _drop_labels_of_partition(engine, part, policy)
+            with engine.begin() as connection:
+                confirm = getattr(archive, "confirm_drop", None)  # rows that came meanwhile
+                gone = dialect.drop_partitions_before(
+                    connection, table, part.upper, before_drop=confirm
+                )
+        except OSError:
+            log.warning("kept partition %s: its archive failed", part.name, exc_info=True)
+            gone = []
+        if not gone:  # lock not granted in time, or the archive failed: the next run retries
+            return dropped, _key(table) >= part.upper, part.upper
+        dropped += gone
+    return dropped, true(), _NO_FLOOR
+
+
+def _key(table: str) -> Any:
+    return {"records": _records, "drift_profiles": _profiles, "drift_ood_records": _ood}[table].c[
+        PARTITIONED[table]
+    ]
+
+
+def _drop_labels_of_partition(engine: Engine, partition: Partition, policy: RetentionPolicy) -> int:
+    statement = text(_PARTITION_LABELS.text.replace("{partition}", partition.name))
+    last, total = 0, 0
+    while True:
+        with engine.begin() as connection:
+            found, newest, deleted = connection.execute(
+                statement,
+                {
+                    "last": last,
+                    "pending": PENDING_MODEL,
+                    "lower": partition.lower,
+                    "upper": partition.upper,
+                    "batch": policy.batch_rows,
+                },
+            ).one()
+        total += int(deleted)
+        if found < policy.batch_rows:
+            return total
+        last = int(newest)
+        _pause(policy)
 
 
 def _ticker(tick: Progress, table: str) -> Callable[[int], None]:
@@ -298,7 +482,12 @@ def _pending_labels(cutoff: datetime) -> Any:
 
 
 def _prune_records(
-    engine: Engine, model_id: int, cutoff: datetime, batch: int
+    engine: Engine,
+    model_id: int,
+    cutoff: datetime,
+    batch: int,
+    floor: datetime = _NO_FLOOR,
+    ceiling: int | None = None,
 ) -> Iterator[tuple[int, int]]:
     """Delete one model's old records batch by batch, each with the labels only it joined;
     yield ``(records, labels)`` deleted per committed batch."""
@@ -308,15 +497,17 @@ def _prune_records(
         .order_by(_records.c.ts)
         .limit(batch)
     )
+    if ceiling is not None:
+        oldest = oldest.where(_records.c.id <= ceiling)
     remaining = _records.alias("remaining")
-    postgres = engine.dialect.name == "postgresql"
+    dialect = dialect_of(engine)
     orphaned = delete(_labels).where(
-        _listed(_labels.c.request_id, "request_ids", postgres, String()),
+        dialect.listed(_labels.c.request_id, "request_ids", String()),
         _labels.c.model_id.in_([model_id, PENDING_MODEL]),
         ~exists(select(1).select_from(remaining).where(_joins(remaining))),
     )
-    if postgres:
-        yield from _prune_records_pg(engine, model_id, cutoff, batch)
+    if dialect.modifying_ctes:
+        yield from _prune_records_pg(engine, model_id, cutoff, batch, floor, ceiling)
         return
     while True:
         with engine.begin() as connection:
@@ -324,7 +515,7 @@ def _prune_records(
             labels = 0
             if found:
                 connection.execute(
-                    delete(_records).where(_listed(_records.c.id, "ids", postgres, BigInteger())),
+                    delete(_records).where(dialect.listed(_records.c.id, "ids", BigInteger())),
                     {"ids": [row.id for row in found]},
                 )
                 request_ids = sorted({row.request_id for row in found})
@@ -341,7 +532,8 @@ _PG_BATCH = text(
     """
     WITH doomed AS (
         SELECT id, request_id FROM records
-        WHERE model_id = :model_id AND ts < :cutoff ORDER BY ts LIMIT :batch
+        WHERE model_id = :model_id AND ts < :cutoff AND ts >= :floor AND id <= :ceiling
+        ORDER BY ts LIMIT :batch
     ), gone AS (
         DELETE FROM records r USING doomed d WHERE r.id = d.id RETURNING r.id
     ), orphaned AS (
@@ -361,9 +553,21 @@ _PG_BATCH = text(
 
 
 def _prune_records_pg(
-    engine: Engine, model_id: int, cutoff: datetime, batch: int
+    engine: Engine,
+    model_id: int,
+    cutoff: datetime,
+    batch: int,
+    floor: datetime,
+    ceiling: int | None = None,
 ) -> Iterator[tuple[int, int]]:
-    params = {"model_id": model_id, "cutoff": cutoff, "batch": batch, "pending": PENDING_MODEL}
+    params = {
+        "model_id": model_id,
+        "cutoff": cutoff,
+        "floor": floor,
+        "ceiling": 2**63 - 1 if ceiling is None else ceiling,
+        "batch": batch,
+        "pending": PENDING_MODEL,
+    }
     while True:
         with engine.begin() as connection:
             records, labels = connection.execute(_PG_BATCH, params).one()
@@ -371,15 +575,6 @@ def _prune_records_pg(
             yield int(records), int(labels)
         if records < batch:
             return
-
-
-def _listed(column: Any, name: str, postgres: bool, kind: Any) -> Any:
-    """``column`` is one of the list bound as ``name``: ``= ANY(array)`` on PostgreSQL (one
-    parameter; an ``IN`` of 5,000 parameters cost more to parse and plan than the delete), an
-    expanding ``IN`` on SQLite."""
-    if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(kind)))
-    return column.in_(bindparam(name, expanding=True))
 
 
 def _delete_keyset(
@@ -390,6 +585,9 @@ def _delete_keyset(
     batch = policy.batch_rows
     last = 0
     total = 0
+    # One array parameter on PostgreSQL (an IN of 5,000 parameters cost more to parse and plan
+    # than the delete), an expanding IN on SQLite.
+    doomed = delete(table).where(dialect_of(engine).listed(table.c.id, "ids", BigInteger()))
     while True:
         with engine.begin() as connection:
             ids = list(
@@ -401,11 +599,7 @@ def _delete_keyset(
                 )
             )
             if ids:
-                postgres = engine.dialect.name == "postgresql"
-                total += connection.execute(
-                    delete(table).where(_listed(table.c.id, "ids", postgres, BigInteger())),
-                    {"ids": ids},
-                ).rowcount
+                total += connection.execute(doomed, {"ids": ids}).rowcount
         if ids:
             last = ids[-1]
             tick(total)
@@ -420,54 +614,30 @@ def _pause(policy: RetentionPolicy) -> None:
 
 
 def table_rows(engine: Engine, *, estimate: bool = True) -> dict[str, int]:
-    """Rows per growing table: PostgreSQL's planner estimate (``pg_class.reltuples``, exact after
-    ``ANALYZE``; a count where the table was never analysed), or an exact count on SQLite (or
-    with ``estimate=False``)."""
-    out: dict[str, int] = {}
+    """Rows per growing table, as the dialect's ``table_rows`` gives them: PostgreSQL's planner
+    estimate (``pg_class.reltuples``, exact after ``ANALYZE``; a count where the table was never
+    analysed), or an exact count on SQLite (or with ``estimate=False``). A partitioned table sums
+    its partitions, each estimated or counted alike (autovacuum analyses partitions, never their
+    parent)."""
+    dialect = dialect_of(engine)
     with reader(engine).connect() as connection:
-        postgres = engine.dialect.name == "postgresql"
-        for name in GROWING_TABLES:
-            value = -1
-            if postgres and estimate:
-                value = int(
-                    connection.scalar(
-                        text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
-                        {"t": name},
-                    )
-                    or -1
-                )
-            if value < 0:  # never analysed (so small), or SQLite: count; names are constants
-                value = int(connection.scalar(text(f"SELECT count(*) FROM {name}")) or 0)
-            out[name] = value
-    return out
-
-
-def table_bytes(engine: Engine) -> dict[str, int | None]:
-    """Bytes per growing table with its indexes: ``pg_total_relation_size`` on PostgreSQL; on
-    SQLite ``None`` (per-table sizes need a walk of every page; see :func:`database_bytes`)."""
-    if engine.dialect.name != "postgresql":
-        return dict.fromkeys(GROWING_TABLES)
-    with engine.connect() as connection:
         return {
-            name: int(
-                connection.scalar(
-                    text("SELECT pg_total_relation_size(to_regclass(:t))"), {"t": name}
-                )
-                or 0
-            )
-            for name in GROWING_TABLES
+            name: dialect.table_rows(connection, name, estimate=estimate) for name in GROWING_TABLES
         }
 
 
+def table_bytes(engine: Engine) -> dict[str, int | None]:
+    """Bytes per growing table with its indexes, as the dialect's ``table_bytes`` gives them:
+    ``pg_total_relation_size`` on PostgreSQL (all partitions summed); on SQLite ``None``
+    (per-table sizes need a walk of every page; see :func:`database_bytes`)."""
+    dialect = dialect_of(engine)
+    with engine.connect() as connection:
+        return {name: dialect.table_bytes(connection, name) for name in GROWING_TABLES}
+
+
 def database_bytes(engine: Engine) -> int | None:
-    """Bytes the whole database uses: ``pg_database_size`` on PostgreSQL; on SQLite the pages
-    in use (``(page_count - freelist_count) * page_size``; deleted rows' pages are free)."""
+    """Bytes the whole database uses, as the dialect's ``database_bytes`` gives them:
+    ``pg_database_size`` on PostgreSQL; on SQLite the pages in use (``(page_count -
+    freelist_count) * page_size``; deleted rows' pages are free)."""
     with reader(engine).connect() as connection:
-        if engine.dialect.name == "postgresql":
-            return int(connection.scalar(text("SELECT pg_database_size(current_database())")) or 0)
-        if engine.dialect.name == "sqlite":
-            pages = int(connection.exec_driver_sql("PRAGMA page_count").scalar() or 0)
-            free = int(connection.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
-            size = int(connection.exec_driver_sql("PRAGMA page_size").scalar() or 0)
-            return (pages - free) * size
-    return None
+        return dialect_of(engine).database_bytes(connection)

@@ -1,9 +1,10 @@
 """Periodic jobs, run by one leader among the monitor replicas.
 
 APScheduler 3 cannot share a job store between running schedulers, so every replica schedules the
-same jobs in memory and each run first checks leadership: on PostgreSQL a session-level advisory
-lock held on a dedicated connection (released by the server if the process dies); SQLite is
-single-process, so its monitor is always the leader.
+same jobs in memory and each run first checks leadership, with the leader lock of the database's
+dialect (``Dialect.leader_lock``): on PostgreSQL a session-level advisory lock held on a dedicated
+connection (released by the server if the process dies); SQLite is single-process, so its monitor
+is always the leader.
 
 The runner knows the database, the metrics and the clock; the state the jobs work on is handed to
 it when they run (:meth:`JobRunner.run_job`, :meth:`JobRunner.start`), so the runner and the state
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
 from driftloop.clock import Clock
+from driftloop.store.dialect import dialect_of
 from driftloop.web.metrics import MonitorMetrics
 
 __all__ = ["LEADER_LOCK_KEY", "Job", "JobRunner"]
@@ -52,7 +53,7 @@ class JobRunner(Generic[S]):
         self.metrics = metrics
         self.clock = clock
         self._scheduler: BackgroundScheduler | None = None
-        self._lock_connection: Connection | None = None
+        self._leader_lock = dialect_of(engine).leader_lock(engine, LEADER_LOCK_KEY)
         self._run_lock = threading.Lock()
         self._attempted: set[str] = set()
 
@@ -64,31 +65,9 @@ class JobRunner(Generic[S]):
 
     def is_leader(self) -> bool:
         """Try to hold the leader lock; True when this process holds it."""
-        leader = self.engine.dialect.name != "postgresql" or self._pg_leader()
+        leader = self._leader_lock.acquire()
         self.metrics.leader.set(1 if leader else 0)
         return leader
-
-    def _pg_leader(self) -> bool:
-        try:
-            if self._lock_connection is None or self._lock_connection.closed:
-                self._lock_connection = self.engine.connect()
-                got = self._lock_connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK_KEY}
-                ).scalar()
-                self._lock_connection.commit()
-                if not got:
-                    self._lock_connection.close()
-                    self._lock_connection = None
-                    return False
-                log.info("this monitor is now the leader")
-            else:
-                self._lock_connection.execute(text("SELECT 1"))
-                self._lock_connection.commit()
-            return True
-        except SQLAlchemyError:
-            log.warning("lost the database connection holding the leader lock", exc_info=True)
-            self._lock_connection = None
-            return False
 
     def run_job(self, name: str, state: S) -> None:
         """Run one job on ``state`` now if this process is the leader; errors are logged and
@@ -140,9 +119,4 @@ class JobRunner(Generic[S]):
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
-        if self._lock_connection is not None:
-            try:
-                self._lock_connection.close()
-            except SQLAlchemyError:
-                log.debug("leader connection already gone", exc_info=True)
-            self._lock_connection = None
+        self._leader_lock.release()

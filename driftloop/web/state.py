@@ -29,7 +29,9 @@ IngestHook = Callable[[Session, Model, list[StoredRecord]], None]
 """Called inside the ingest transaction with the newly stored rows of one model."""
 
 ModelSection = Callable[[Session, Model], Any]
-"""Adds a JSON-able section to ``GET /v1/models/{name}``."""
+"""Adds a JSON-able section to ``GET /v1/models/{name}``; registered under ``parent.child``
+(``performance.estimated``) it becomes the key ``child`` of the section ``parent`` (created when
+no component adds it)."""
 
 ModelHistory = Callable[[Session, Model], list[dict[str, Any]]]
 """Lists a model's past events (rollout decisions, retraining triggers) for the status page."""

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from driftloop.feedback.triggers.policy import (
         DegradationRule,
         DriftRule,
+        EstimatedDegradationRule,
         RetrainingPolicy,
         SnapshotSpec,
         load_policy,
@@ -23,6 +24,7 @@ __all__ = [
     "CooldownError",
     "DegradationRule",
     "DriftRule",
+    "EstimatedDegradationRule",
     "Finding",
     "Fired",
     "RetrainingPolicy",
@@ -53,6 +55,7 @@ __getattr__, __dir__ = lazy_exports(
         "driftloop.feedback.triggers.policy": (
             "DegradationRule",
             "DriftRule",
+            "EstimatedDegradationRule",
             "RetrainingPolicy",
             "SnapshotSpec",
             "load_policy",

@@ -1,18 +1,21 @@
 """The retraining component of the monitor: routes, metrics and the leader's two jobs.
 
 ``retrain.evaluate`` runs every model's policy; ``webhooks.deliver`` sends due outbox messages
-(every second by default, and right after a trigger fires).
+(every second by default, and right after a trigger fires). The estimated-degradation rule reads
+the monitor's estimates through ``estimates``, handed in by the composition root.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from driftloop.feedback.triggers.conditions import EstimateReader
 from driftloop.feedback.triggers.evaluate import evaluate_model
 from driftloop.feedback.triggers.metrics import count_trigger, trigger_counter
 from driftloop.feedback.triggers.policy import load_policy, webhook_secrets
@@ -31,8 +34,14 @@ log = logging.getLogger(__name__)
 EVALUATE_JOB = "retrain.evaluate"
 
 
-def install(app: FastAPI, state: MonitorState) -> None:
-    """Add the retraining and webhook routes, metrics, model section and jobs to the monitor."""
+StateEstimates = Callable[["MonitorState", Session, Model], Any]
+"""``(state, session, model)`` -> the model's estimated performance (the monitor's
+``estimated_performance``)."""
+
+
+def install(app: FastAPI, state: MonitorState, *, estimates: StateEstimates | None = None) -> None:
+    """Add the retraining and webhook routes, metrics, model section and jobs to the monitor;
+    ``estimates`` feeds the estimated-degradation rule (without it, the rule never holds)."""
     # The routers import the monitor's auth and state; imported here so that importing this
     # package never imports the monitor app (which imports this package).
     from driftloop.feedback.triggers import api, callback
@@ -54,7 +63,12 @@ def install(app: FastAPI, state: MonitorState) -> None:
     app.state.webhook_deliverer = deliverer  # integrations add senders (MLflow write-back)
     state.model_sections["retraining"] = api.retraining_section(state)
     state.model_history["triggers"] = trigger_history
-    state.jobs.add(EVALUATE_JOB, state.settings.retrain.evaluate_interval_seconds, evaluate_job)
+    reader = None if estimates is None else partial(estimates, state)
+    state.jobs.add(
+        EVALUATE_JOB,
+        state.settings.retrain.evaluate_interval_seconds,
+        lambda s: evaluate_job(s, estimates=reader),
+    )
     state.jobs.add(
         DELIVER_JOB, state.settings.webhooks.deliver_interval_seconds, lambda _s: _ran(deliverer)
     )
@@ -87,12 +101,12 @@ def _ran(deliverer: Deliverer) -> None:
     deliverer.run()
 
 
-def evaluate_job(state: MonitorState) -> None:
+def evaluate_job(state: MonitorState, *, estimates: EstimateReader | None = None) -> None:
     """The periodic job: :func:`evaluate_all`."""
-    evaluate_all(state)
+    evaluate_all(state, estimates=estimates)
 
 
-def evaluate_all(state: MonitorState) -> int:
+def evaluate_all(state: MonitorState, *, estimates: EstimateReader | None = None) -> int:
     """Evaluate every model that has a stored policy, each in its own transaction."""
     with state.sessions() as session:
         model_ids = list(session.scalars(select(RetrainPolicyRow.model_id)))
@@ -103,7 +117,9 @@ def evaluate_all(state: MonitorState) -> int:
                 model = session.get(Model, model_id)
                 if model is None:
                     continue
-                result = evaluate_model(session, model, state.settings, state.clock.now())
+                result = evaluate_model(
+                    session, model, state.settings, state.clock.now(), estimates=estimates
+                )
                 name = model.name
         except Exception:  # one model's failure must not stop the others
             log.exception("retrain policy of model id %d failed", model_id)

@@ -3,7 +3,9 @@
 The sources are other components' public functions, imported lazily: ``label_count`` and
 ``performance`` from ``driftloop.feedback``, ``latest_drift`` from
 ``driftloop.monitor.evaluation``. A source that is missing or fails makes its condition
-"unknown" (logged), never a trigger.
+"unknown" (logged), never a trigger. The estimated performance is handed in instead (an
+:data:`EstimateReader`, given by the composition root): feedback never imports the monitor's
+estimation.
 """
 
 from __future__ import annotations
@@ -20,14 +22,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from driftloop.feedback.triggers.policy import DegradationRule, DriftRule
+from driftloop.feedback.triggers.policy import (
+    LOSSES,
+    DegradationRule,
+    DriftRule,
+    EstimatedDegradationRule,
+)
 from driftloop.jsonable import jsonable
 from driftloop.store import Model, ModelVersion
+from driftloop.store.dialect import dialect_of
 
 log = logging.getLogger(__name__)
 
-REASONS = ("manual", "schedule", "new_labels", "degradation", "drift")
+REASONS = ("manual", "schedule", "new_labels", "degradation", "estimated_degradation", "drift")
 """Why a trigger fired, as written in the webhook body."""
+
+EstimateReader = Callable[[Session, Model], Any]
+"""``(session, model)`` -> the model's ``performance.estimated`` section (None when the estimation
+is off): ``{"groups": [{"version", "variant", "rows", "task", "metrics": {name: {"estimate",
+"lower", "upper"}}, "reference": {name: value}, "reason"?}], ...}``."""
 
 
 @dataclass
@@ -56,10 +69,7 @@ def isolated(session: Session) -> Iterator[None]:
     savepoint; SQLite keeps the transaction usable by itself (and pysqlite's savepoints are
     unreliable), so there it runs as is.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        with session.begin_nested():
-            yield
-    else:
+    with dialect_of(session).isolated(session):
         yield
 
 
@@ -92,7 +102,8 @@ def degradation(
         return None
     since = None if rule.window_seconds is None else now - timedelta(seconds=rule.window_seconds)
     result = perf_fn(session, model, since=since, until=now)
-    found = find_metric(result, rule.metric, rule.variant, _version_in_role(session, model, rule))
+    version = _version_in_role(session, model, rule.variant)
+    found = find_metric(result, rule.metric, rule.variant, version)
     if found is None:
         return None
     key, metric = found
@@ -157,13 +168,71 @@ def _interval(value: Mapping[str, Any]) -> list[float] | None:
     return out if len(out) == 2 else None
 
 
-def _version_in_role(session: Session, model: Model, rule: DegradationRule) -> str | None:
-    role = "champion" if rule.variant == "champion" else "challenger"
+def _version_in_role(session: Session, model: Model, variant: str) -> str | None:
+    role = "champion" if variant == "champion" else "challenger"
     return session.scalar(
         select(ModelVersion.version)
         .where(ModelVersion.model_id == model.id, ModelVersion.role == role)
         .order_by(ModelVersion.id.desc())
         .limit(1)
+    )
+
+
+def estimated_degradation(
+    session: Session,
+    model: Model,
+    rule: EstimatedDegradationRule,
+    estimates: EstimateReader | None,
+) -> Finding | None:
+    """The estimated metric's interval lies wholly more than ``threshold`` on the wrong side of
+    the value realized on the reference (below it for a score, above it for a loss). Nothing
+    holds when the model is not estimated or not estimable (its ``reason`` says why)."""
+    if estimates is None:
+        return None
+    section = estimates(session, model)
+    groups = section.get("groups") if isinstance(section, Mapping) else None
+    version = _version_in_role(session, model, rule.variant)
+    candidates = []
+    for group in groups or []:
+        if not isinstance(group, Mapping) or group.get("variant") != rule.variant:
+            continue
+        metrics, reference = group.get("metrics"), group.get("reference")
+        if not isinstance(metrics, Mapping) or not isinstance(reference, Mapping):
+            continue
+        name = rule.metric or ("mae" if group.get("task") == "regression" else "accuracy")
+        value, baseline = metrics.get(name), reference.get(name)
+        if not isinstance(value, Mapping) or not isinstance(baseline, int | float):
+            continue
+        interval = _interval(value)
+        if interval is None:
+            continue
+        # The group of the version now in the role, else the one with the most rows.
+        rank = (group.get("version") == version, int(group.get("rows") or 0))
+        candidates.append((rank, name, group, value.get("estimate"), interval, float(baseline)))
+    if not candidates:
+        return None
+    _, name, group, estimate, (low, high), baseline = max(candidates, key=lambda c: c[0])
+    loss = name in LOSSES
+    limit = baseline + rule.threshold if loss else baseline - rule.threshold
+    if not (low > limit if loss else high < limit):
+        return None
+    return Finding(
+        "estimated_degradation",
+        {
+            "estimated": True,
+            "metric": name,
+            "variant": rule.variant,
+            "group": f"{group.get('version')}/{rule.variant}",
+            "estimate": estimate,
+            "interval": [low, high],
+            "reference": baseline,
+            "threshold": rule.threshold,
+            "limit": limit,
+            "rows": group.get("rows"),
+            "window": {"since": section.get("since"), "until": section.get("until")}
+            if isinstance(section, Mapping)
+            else None,
+        },
     )
 
 

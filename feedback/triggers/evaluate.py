@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from driftloop.errors import DriftloopError
 from driftloop.feedback.triggers import conditions
-from driftloop.feedback.triggers.conditions import Finding
+from driftloop.feedback.triggers.conditions import EstimateReader, Finding
 from driftloop.feedback.triggers.fire import fire
 from driftloop.feedback.triggers.policy import RetrainingPolicy, cooldown_seconds, load_policy
 from driftloop.jsonable import jsonable
@@ -30,8 +30,8 @@ from driftloop.store import Model, OutboxMessage, RetrainConditionState, Retrain
 
 log = logging.getLogger(__name__)
 
-PRIORITY = ("degradation", "drift", "new_labels", "schedule")
-INCIDENTS = ("degradation", "drift")
+PRIORITY = ("degradation", "estimated_degradation", "drift", "new_labels", "schedule")
+INCIDENTS = ("degradation", "estimated_degradation", "drift")
 
 
 class CooldownError(DriftloopError, RuntimeError):
@@ -96,9 +96,15 @@ def manual(
 
 
 def evaluate_model(
-    session: Session, model: Model, settings: Settings, now: datetime
+    session: Session,
+    model: Model,
+    settings: Settings,
+    now: datetime,
+    *,
+    estimates: EstimateReader | None = None,
 ) -> Fired | None:
-    """Run the model's automatic rules once; fire at most one trigger (no commit)."""
+    """Run the model's automatic rules once; fire at most one trigger (no commit).
+    ``estimates`` reads the model's estimated performance (the estimated-degradation rule)."""
     policy, updated_at = load_policy(session, model)
     if not policy.enabled:
         return None
@@ -139,6 +145,12 @@ def evaluate_model(
         ok, finding = _safely(session, conditions.degradation, model, policy.degradation, now)
         if ok:  # unknown (the source failed): the incident stays as it was
             incident_findings["degradation"] = finding
+    if policy.estimated_degradation is not None:
+        rule = policy.estimated_degradation
+        check = conditions.estimated_degradation
+        ok, finding = _safely(session, check, model, rule, estimates)
+        if ok:
+            incident_findings["estimated_degradation"] = finding
     if policy.drift is not None:
         ok, finding = _safely(session, conditions.drift, model, policy.drift, now)
         if ok:

@@ -19,7 +19,7 @@ def trigger_counter(registry: CollectorRegistry) -> Counter:
             counter = Counter(
                 "driftloop_retrain_triggers",
                 "Retraining triggers fired, by model and reason "
-                "(manual, schedule, new_labels, degradation, drift).",
+                "(manual, schedule, new_labels, degradation, estimated_degradation, drift).",
                 ["model", "reason"],
                 registry=registry,
             )

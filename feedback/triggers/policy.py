@@ -2,7 +2,8 @@
 
 A model without a stored policy gets the default one: on demand only, with the webhook URL and
 secrets from the settings (``DRIFTLOOP_WEBHOOK_URL``, ``DRIFTLOOP_WEBHOOK_SECRET``). Automatic
-rules (schedule, new labels, degradation, drift) are switched on per model through the API.
+rules (schedule, new labels, degradation, estimated degradation, drift) are switched on per model
+through the API.
 """
 
 from __future__ import annotations
@@ -51,6 +52,34 @@ class DegradationRule(BaseModel):
                 "degradation needs exactly one of 'below' (scores) or 'above' (losses)"
             )
         return self
+
+
+LOSSES = frozenset({"mae", "rmse", "mse"})
+"""Estimated metrics where higher is worse; any other (accuracy, f1, roc_auc...) is a score."""
+
+
+class EstimatedDegradationRule(BaseModel):
+    """Fire when the *estimated* metric (before labels arrive) is confidently worse than the one
+    realized on the reference by more than ``threshold``.
+
+    Interval-aware: for a score (accuracy, f1, roc_auc, ...) the interval's upper bound is below
+    ``reference - threshold``; for a loss (mae, rmse) its lower bound is above
+    ``reference + threshold``. Needs the model's estimation (docs/estimation.md): a model that
+    cannot be estimated never fires it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="An estimated metric (default: accuracy for classifiers, mae for regressors).",
+    )
+    threshold: float = Field(
+        ..., ge=0, allow_inf_nan=False, description="How far past the reference value, absolute."
+    )
+    variant: str = Field("champion", pattern=r"^(champion|challenger|shadow)$")
 
 
 class DriftRule(BaseModel):
@@ -106,6 +135,7 @@ class RetrainingPolicy(BaseModel):
         None, gt=0, le=2**31 - 1, description="Fire after this many new labels."
     )
     degradation: DegradationRule | None = None
+    estimated_degradation: EstimatedDegradationRule | None = None
     drift: DriftRule | None = None
     snapshot: SnapshotSpec = Field(default_factory=SnapshotSpec)
 

@@ -28,6 +28,7 @@ from driftloop.feedback.webhooks.signing import configured_secrets, headers
 from driftloop.outbound import OutboundTargetError, check_resolved
 from driftloop.settings import Settings
 from driftloop.store import DeliveryAttempt, OutboxMessage, WebhookEndpoint
+from driftloop.store.dialect import dialect_of
 from driftloop.urls import redact_url
 
 if TYPE_CHECKING:
@@ -149,7 +150,9 @@ class Deliverer:
         cfg = self.settings.webhooks
         now = self.clock.now()
         with self.sessions.begin() as session:
-            message = session.get(OutboxMessage, message_id, with_for_update=_lock(session))
+            message = session.get(
+                OutboxMessage, message_id, with_for_update=dialect_of(session).locks_rows
+            )
             if message is None or message.status != PENDING or message.next_attempt_at is None:
                 return False
             if message.next_attempt_at > now:
@@ -213,7 +216,9 @@ class Deliverer:
         cfg = self.settings.webhooks
         now = self.clock.now()
         with self.sessions.begin() as session:
-            message = session.get(OutboxMessage, message_id, with_for_update=_lock(session))
+            message = session.get(
+                OutboxMessage, message_id, with_for_update=dialect_of(session).locks_rows
+            )
             if message is None:
                 return
             endpoint = session.get(WebhookEndpoint, message.endpoint_id)
@@ -279,7 +284,3 @@ class Deliverer:
                 redact_url(endpoint.url),
                 endpoint.disabled_reason,
             )
-
-
-def _lock(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"

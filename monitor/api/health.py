@@ -9,8 +9,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from driftloop.store import is_current
 from driftloop.store.engine import reader
+from driftloop.store.errors import failure_name
 from driftloop.web.metrics import metrics_response
 from driftloop.web.state import MonitorState, get_state
+from driftloop.web.unavailable import unavailable_response
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +23,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Database unreachable or not migrated"}})
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Database unreachable or not migrated; Retry-After says when"}},
+)
 def readyz(state: MonitorState = Depends(get_state)) -> JSONResponse:
     """The database answers and is migrated to the code's schema."""
     engine = reader(state.engine)  # never waits for SQLite's write lock held by a job
@@ -30,11 +35,13 @@ def readyz(state: MonitorState = Depends(get_state)) -> JSONResponse:
             connection.execute(text("SELECT 1"))
         migrated = is_current(engine)
     except SQLAlchemyError as exc:
-        return JSONResponse({"status": "unavailable", "database": str(exc.__class__.__name__)}, 503)
+        # The same answer as a write would get: not ready until the database is back, which the
+        # pool notices by itself (no restart).
+        cause = failure_name(exc)
+        return unavailable_response(cause, status="unavailable", database=cause)
     if not migrated:
-        return JSONResponse(
-            {"status": "unavailable", "database": "not migrated: run `driftloop db upgrade`"}, 503
-        )
+        upgrade = "not migrated: run `driftloop db upgrade`"
+        return unavailable_response("not migrated", status="unavailable", database=upgrade)
     return JSONResponse({"status": "ok"})
 
 

@@ -44,8 +44,19 @@ def describe(session: Session, state: MonitorState, model: Model, *, full: bool)
             if ref is None
             else {"rows": ref.rows, "sha256": ref.sha256, "uploaded_at": ref.created_at.isoformat()}
         )
+        nested = []
         for name, section in state.model_sections.items():
-            out[name] = section(session, model)
+            if "." in name:
+                nested.append((name, section))
+            else:
+                out[name] = section(session, model)
+        for name, section in nested:  # ``performance.estimated``: inside another section
+            parent, child = name.split(".", 1)
+            holder = out.get(parent)
+            out[parent] = {
+                **(holder if isinstance(holder, dict) else {}),
+                child: section(session, model),
+            }
     # Version URLs, webhook URLs and provenance may carry credentials: never shown.
     return cast(dict[str, Any], redact_document(out))
 

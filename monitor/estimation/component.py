@@ -1,4 +1,4 @@
-"""Plugs performance estimation into the monitor: the ``estimated_performance`` section of
+"""Plugs performance estimation into the monitor: ``performance.estimated`` in
 ``GET /v1/models/{name}`` and the ``driftloop_performance_estimated`` /
 ``driftloop_performance_estimate_error`` series.
 
@@ -7,11 +7,14 @@ CBPE on the reference's ``score:<class>`` columns and labels for a classifier, D
 features, predictions and labels for a regressor. Per version and variant, the newest records of
 the recent window (``estimation.window_seconds``, at most ``estimation.max_rows``) are estimated
 all together; where some carry labels, the estimate on those rows stands beside their realized
-value (the reconciliation). Results are reused for ``estimation.ttl_seconds``, so a page and a
-scrape do not refit or re-read anything. A model that cannot be estimated says why (``reason``).
+value (the reconciliation), and the metrics realized on the reference stand beside both (the
+baseline of an estimated degradation). Results are reused for ``estimation.ttl_seconds``, so a
+page and a scrape do not refit or re-read anything. A model that cannot be estimated says why
+(``reason``).
 
 The rows come from feedback's ``window_rows`` (every record, labeled or not), handed in by the
-composition root: the monitor does not import feedback.
+composition root: the monitor does not import feedback. The other way round, the composition root
+hands :func:`estimated_performance` to feedback's retraining conditions.
 """
 
 from __future__ import annotations
@@ -46,12 +49,19 @@ from driftloop.store.reference import reference_ids
 if TYPE_CHECKING:
     from driftloop.web.state import MonitorState
 
-__all__ = ["SECTION", "EstimationCollector", "Estimations", "WindowRows", "install"]
+__all__ = [
+    "SECTION",
+    "EstimationCollector",
+    "Estimations",
+    "WindowRows",
+    "estimated_performance",
+    "install",
+]
 
 log = logging.getLogger(__name__)
 
-SECTION = "estimated_performance"
-"""The key of the section in ``GET /v1/models/{name}``."""
+SECTION = "performance.estimated"
+"""Where the section goes in ``GET /v1/models/{name}``: key ``estimated`` of ``performance``."""
 
 WindowRows = Callable[..., pd.DataFrame]
 """``window_rows(session, model, *, since, until, limit)`` (feedback): every record of the
@@ -73,6 +83,8 @@ class _Fitted:
     classes: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
     reason: str | None = None
+    reference: dict[str, float] | None = None
+    """The metrics realized on the reference itself (its predictions against its labels)."""
 
 
 def _fit(reference: ReferenceDataset, schema: ModelSchema) -> _Fitted:
@@ -88,17 +100,23 @@ def _fit(reference: ReferenceDataset, schema: ModelSchema) -> _Fitted:
             )
         if label is None or label not in names:
             return _Fitted("classification", reason="the reference has no label column")
-        frame = _read(reference, [*scores, label]).dropna(subset=[*scores, label])
+        predicted = schema.prediction.field if schema.prediction.field in names else None
+        columns = [*scores, label, *([predicted] if predicted else [])]
+        frame = _read(reference, columns).dropna(subset=[*scores, label])
         classes = [n[len(SCORE_PREFIX) :] for n in scores]
+        matrix = frame[scores].to_numpy(np.float64)
+        truth = [str(v) for v in frame[label]]
         try:
-            estimator = ClassificationEstimator.fit(
-                frame[scores].to_numpy(np.float64),
-                [str(v) for v in frame[label]],
-                classes=classes,
-            )
+            estimator = ClassificationEstimator.fit(matrix, truth, classes=classes)
         except NotEstimableError as exc:
             return _Fitted("classification", reason=str(exc))
-        return _Fitted("classification", estimator, classes=tuple(classes))
+        # The reference's own predictions, else the class of the highest score.
+        if predicted is not None and frame[predicted].notna().all():
+            predictions = [str(v) for v in frame[predicted]]
+        else:
+            predictions = [classes[i] for i in matrix.argmax(axis=1)]
+        baseline = _realized(lambda: estimator.estimate(matrix, predictions, labels=truth))
+        return _Fitted("classification", estimator, classes=tuple(classes), reference=baseline)
     field = schema.prediction.field
     features = [f.name for f in schema.features if f.name in names]
     if label is None or label not in names:
@@ -109,15 +127,27 @@ def _fit(reference: ReferenceDataset, schema: ModelSchema) -> _Fitted:
             reason="the reference has no predictions: upload it with prediction_column",
         )
     frame = _read(reference, [*features, field, label])
+    predictions = pd.to_numeric(frame[field], errors="coerce").to_numpy(np.float64)
+    truth = pd.to_numeric(frame[label], errors="coerce").to_numpy(np.float64)
     try:
-        fitted = RegressionEstimator.fit(
-            frame[features],
-            pd.to_numeric(frame[field], errors="coerce").to_numpy(np.float64),
-            pd.to_numeric(frame[label], errors="coerce").to_numpy(np.float64),
-        )
+        fitted = RegressionEstimator.fit(frame[features], predictions, truth)
     except NotEstimableError as exc:
         return _Fitted("regression", reason=str(exc))
-    return _Fitted("regression", fitted, features=tuple(features))
+    keep = np.isfinite(predictions) & np.isfinite(truth)
+    baseline = _realized(
+        lambda: fitted.estimate(frame[features][keep], predictions[keep], labels=truth[keep])
+    )
+    return _Fitted("regression", fitted, features=tuple(features), reference=baseline)
+
+
+def _realized(estimate: Callable[[], Estimation]) -> dict[str, float] | None:
+    """The realized metrics of an estimation on the reference, None when it cannot be had (the
+    estimates still can: the baseline only feeds the estimated-degradation condition)."""
+    try:
+        realized = estimate().realized
+    except NotEstimableError:
+        return None
+    return {name: float(v) for name, v in realized.items() if np.isfinite(v)} or None
 
 
 def _read(reference: ReferenceDataset, columns: list[str]) -> pd.DataFrame:
@@ -214,7 +244,7 @@ class Estimations:
         self._results: dict[int, tuple[float, dict[str, Any]]] = {}
 
     def section(self, session: Session, model: Model) -> dict[str, Any]:
-        """The model's ``estimated_performance`` section (cached ``ttl_seconds``)."""
+        """The model's ``performance.estimated`` section (cached ``ttl_seconds``)."""
         with self._lock:
             cached = self._results.get(model.id)
         if cached is not None and cached[0] > time.monotonic():
@@ -287,6 +317,7 @@ class Estimations:
         for (version, variant), group in rows.groupby(["version", "variant"], sort=True):
             fit = fitted[own.get(str(version), default)]
             entry: dict[str, Any] = {"version": version, "variant": variant, "rows": len(group)}
+            entry["reference"] = fit.reference
             if fit.estimator is None:
                 entry["reason"] = fit.reason
             else:
@@ -353,8 +384,15 @@ class EstimationCollector(Collector):
         yield error
 
 
+def estimated_performance(state: MonitorState, session: Session, model: Model) -> Any:
+    """The model's ``performance.estimated`` section (cached like the page's), or None when the
+    estimation is off. Handed to feedback's retraining conditions by the composition root."""
+    section = state.model_sections.get(SECTION)
+    return None if section is None else section(session, model)
+
+
 def install(app: FastAPI, state: MonitorState, *, rows: WindowRows) -> None:
-    """Add the ``estimated_performance`` section and the collector (unless
+    """Add ``performance.estimated`` to the model's view and the collector (unless
     ``estimation.enabled`` is false); ``rows`` is feedback's ``window_rows``."""
     del app  # no routes: the section and the series are the surface
     if not state.settings.estimation.enabled:

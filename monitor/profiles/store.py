@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from driftloop.store.dialect import dialect_of
 from driftloop.store.drift import DriftProfile
 
 __all__ = ["GRAINS", "add_buckets", "bucket_start", "read_window", "segments"]
@@ -42,13 +41,6 @@ def bucket_start(ts: datetime, grain: str) -> datetime:
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _insert(session: Session) -> Any:
-    """An ``INSERT`` of the session's dialect (both spell ``ON CONFLICT DO NOTHING`` alike)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(DriftProfile)
-    return sqlite.insert(DriftProfile)
-
-
 def add_buckets(
     session: Session,
     model_id: int,
@@ -68,7 +60,9 @@ def add_buckets(
     keys = sorted(totals)  # one lock order for every writer: no deadlocks
     empty = np.zeros_like(next(iter(totals.values()))).tobytes() if totals else b""
     session.execute(
-        _insert(session).on_conflict_do_nothing(
+        dialect_of(session)
+        .insert(DriftProfile)
+        .on_conflict_do_nothing(
             index_elements=["model_id", "layout", "version", "variant", "grain", "start"]
         ),
         [

@@ -1,4 +1,7 @@
-"""Plugs rollouts into the monitor: routes, collector, model section and the evaluation job."""
+"""Plugs rollouts into the monitor: routes, collector, model section and the evaluation job.
+
+The job reads the estimated performance (``driftloop.monitor.estimation``) too: its estimated
+challenger-vs-champion difference goes into the evidence while labels are pending."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from driftloop.monitor.estimation.component import estimated_performance
 from driftloop.monitor.rollout import api
 from driftloop.monitor.rollout.collector import RolloutCollector
 from driftloop.monitor.rollout.evidence import LabeledRows
@@ -48,7 +52,15 @@ def _evaluate_one(
     model = session.get(Model, rollout.model_id)
     if model is None:
         return
-    action = evaluate(session, model, rollout, state.clock.now(), rows, state.settings.rollout)
+    action = evaluate(
+        session,
+        model,
+        rollout,
+        state.clock.now(),
+        rows,
+        state.settings.rollout,
+        estimates=lambda s, m: estimated_performance(state, s, m),
+    )
     if action.name != "hold":
         log.info("rollout of %s: %s (%s)", model.name, action.name, rollout.status)
 

@@ -11,6 +11,9 @@ request; compared *paired*), then canary or A/B steps with increasing challenger
    the last step, promotes when the sequence lies wholly above ``-margin`` (non-inferiority shown);
    the step that sends *all* traffic to the challenger is entered only once non-inferiority is
    shown too, so users meet an unproven model only at a partial share;
+   before advancing, and only when ``estimated_rollback`` is on, rolls back when the *estimated*
+   difference (performance estimation from the models' scores, before labels arrive) lies wholly
+   below ``-estimated_rollback_margin``; an estimate never advances or promotes;
 3. past a deadline (``max_step_seconds`` on one step, ``max_rollout_seconds`` in all), takes
    ``deadline_action`` (default: roll back, reason ``deadline``), so an inconclusive challenger
    does not keep its share of traffic forever;
@@ -64,6 +67,7 @@ class Reason(IntEnum):
     latency = 5
     sample_ratio_mismatch = 6
     deadline = 7
+    estimated_inferior = 8
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,9 @@ class Evidence:
     challenger rows since the step began; ``error_lower`` the lower bound of the 5xx share
     increase; ``latency_lower`` the lower bound of the challenger's share of requests slower than
     the tolerated quantile, ``latency_tolerated`` the share allowed beyond it (0.01 for p99);
-    ``srm_log_e`` the split test's running log e-value; ``rollout_seconds`` the rollout's age.
+    ``srm_log_e`` the split test's running log e-value; ``rollout_seconds`` the rollout's age;
+    ``estimated_upper`` the upper bound of the estimated difference (no labels; ``inf`` when
+    there is none or its arms have fewer than ``min_compare_samples`` rows).
     """
 
     lower: Any
@@ -128,6 +134,7 @@ class Evidence:
     srm_log_e: Any = 0.0
     latency_tolerated: Any = 0.01
     rollout_seconds: Any = 0.0
+    estimated_upper: Any = np.inf
 
 
 def _late(config: RolloutSettings, e: Evidence) -> Any:
@@ -164,6 +171,13 @@ def decide(
         (np.asarray(e.srm_log_e) >= np.log(1.0 / config.srm_alpha), Action.rollback, "srm"),
         (enough & (np.asarray(e.upper) < -config.margin), Action.rollback, "inferior"),
         (step_done & last & non_inferior, Action.promote, "non_inferior"),
+        # Labels decide first; off by default, a large estimated degradation may end it early.
+        (
+            np.asarray(config.estimated_rollback)
+            & (np.asarray(e.estimated_upper) < -config.estimated_rollback_margin),
+            Action.rollback,
+            "estimated",
+        ),
         # All traffic goes to the challenger only once it is shown not to be worse.
         (step_done & ~last & ((step + 1 < last_step) | non_inferior), Action.advance, "step"),
         (_late(config, e), Action[config.deadline_action], "deadline"),
@@ -176,6 +190,7 @@ def decide(
         "non_inferior": Reason.non_inferior,
         "step": Reason.step_complete,
         "deadline": Reason.deadline,
+        "estimated": Reason.estimated_inferior,
     }
     undecided = np.ones(shape, dtype=bool)
     for condition, act, why in rules:

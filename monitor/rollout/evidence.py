@@ -9,13 +9,20 @@ whole rollout (:mod:`~driftloop.monitor.rollout.strata`). Rows younger than
 ``label_horizon_seconds`` wait: labels that come sooner for errors than for correct answers would
 otherwise make the newest rows look worse. Guardrails (5xx share, latency) and the split check
 read the raw records, labeled or not.
+
+While labels are pending, the performance estimation (``performance.estimated``, from the
+models' scores) gives an *estimated* difference, recorded as ``estimated_difference`` with
+``estimated: true``: shown, never used to advance or promote; it rolls back early only when
+``estimated_rollback`` is on (:mod:`~driftloop.monitor.rollout.decide`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -34,7 +41,7 @@ from driftloop.monitor.rollout.units import clustered_moments
 from driftloop.settings import RolloutSettings
 from driftloop.store import Model, Rollout, RolloutDecision
 
-__all__ = ["Assessment", "LabeledRows", "assess", "row_values"]
+__all__ = ["Assessment", "LabeledRows", "assess", "estimated_difference", "row_values"]
 
 LabeledRows = Callable[..., pd.DataFrame]
 """``labeled_rows(session, model, *, since=None, until=None, variant=None)`` (feedback)."""
@@ -180,8 +187,10 @@ def assess(
     config: RolloutSettings,
     now: datetime,
     labeled_rows: LabeledRows,
+    estimated: Any = None,
 ) -> Assessment:
-    """Evaluate the rollout's current step: intervals, guardrails, split check, deadlines."""
+    """Evaluate the rollout's current step: intervals, guardrails, split check, deadlines;
+    ``estimated`` is the model's ``performance.estimated`` section (None: not estimated)."""
     schema = ModelSchema.model_validate(model.schema)
     kind = schema.prediction.kind
     alpha = phase_alpha(config)
@@ -281,6 +290,12 @@ def assess(
 
     step_seconds = (now - rollout.step_started_at).total_seconds()
     rollout_seconds = (now - rollout.started_at).total_seconds()
+    estimate = estimated_difference(estimated, rollout, step, kind, loss)
+    decisive = (
+        estimate is not None
+        and estimate["upper"] is not None
+        and min(estimate["rows"].values()) >= config.min_compare_samples
+    )
     evidence = Evidence(
         lower=lower,
         upper=upper,
@@ -293,6 +308,7 @@ def assess(
         latency_tolerated=latency.tolerated,
         srm_log_e=srm.bound,
         rollout_seconds=rollout_seconds,
+        estimated_upper=estimate["upper"] if decisive and estimate is not None else np.inf,
     )
     metric = "accuracy" if bounded else f"negative_{loss}_error"
     enough = min(n_a, n_b) >= config.min_compare_samples
@@ -331,8 +347,92 @@ def assess(
         "deadline": _deadline(config, step_seconds, rollout_seconds),
         "guardrails": {"error_rate": errors.record, "latency_p99": latency.record},
         "srm": srm.record,
+        "estimated_difference": estimate,
     }
     return Assessment(evidence, jsonable(record), progress)
+
+
+def _group(groups: Any, version: str, variant: str) -> Mapping[str, Any] | None:
+    for group in groups or []:
+        if (
+            isinstance(group, Mapping)
+            and str(group.get("version")) == version
+            and group.get("variant") == variant
+        ):
+            return group
+    return None
+
+
+def estimated_difference(
+    estimated: Any, rollout: Rollout, step: Step, kind: PredictionKind, loss: str
+) -> dict[str, Any] | None:
+    """Challenger minus champion from the estimated performance, oriented like the labeled
+    difference (positive: the challenger is better), or None when either arm has no estimate.
+
+    The metric is the rollout's: accuracy, or the squared (MSE, from the estimated RMSE) or
+    absolute (MAE) error. Each arm's interval gives its standard error (normal, at the
+    estimation's confidence); the two are added in quadrature, as for independent windows. It
+    is an approximation at one moment, not an always-valid sequence: it is shown, and may only
+    roll back (``estimated_rollback``), never promote.
+    """
+    if not isinstance(estimated, Mapping):
+        return None
+    groups = estimated.get("groups")
+    champion = _group(groups, rollout.champion_version, "champion")
+    challenger_variant = "shadow" if step.paired else "challenger"
+    challenger = _group(groups, rollout.challenger_version, challenger_variant)
+    if champion is None or challenger is None:
+        return None
+    classification = kind is PredictionKind.classification
+    name = "accuracy" if classification else ("rmse" if loss == "squared" else "mae")
+    # The rollout compares mean squared errors: the estimated RMSE squared.
+    power = 2 if name == "rmse" else 1
+    arms: list[tuple[float, float | None, float | None, float]] = []
+    for group in (champion, challenger):
+        value = (group.get("metrics") or {}).get(name) or {}
+        if value.get("estimate") is None:
+            return None
+        low, high = (
+            None if value.get(k) is None else float(value[k]) ** power for k in ("lower", "upper")
+        )
+        confidence = float(group.get("confidence") or 0.95)
+        arms.append((float(value["estimate"]) ** power, low, high, confidence))
+    (a, a_low, a_high, confidence), (b, b_low, b_high, _) = arms
+    # Positive means "the challenger is better": for a loss, champion minus challenger.
+    point = b - a if classification else a - b
+    lower = upper = None
+    if a_low is not None and a_high is not None and b_low is not None and b_high is not None:
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        se = math.hypot((a_high - a_low) / (2 * z), (b_high - b_low) / (2 * z))
+        lower, upper = point - z * se, point + z * se
+    return {
+        "estimated": True,
+        "metric": "accuracy" if classification else f"negative_{loss}_error",
+        "estimate": point,
+        "lower": lower,
+        "upper": upper,
+        "confidence": confidence,
+        "champion": {
+            "version": rollout.champion_version,
+            "estimate": a,
+            "lower": a_low,
+            "upper": a_high,
+        },
+        "challenger": {
+            "version": rollout.challenger_version,
+            "variant": challenger_variant,
+            "estimate": b,
+            "lower": b_low,
+            "upper": b_high,
+        },
+        "rows": {
+            "champion": int(champion.get("rows") or 0),
+            "challenger": int(challenger.get("rows") or 0),
+        },
+        "window": {"since": estimated.get("since"), "until": estimated.get("until")},
+        "note": "estimated without labels from the models' scores: shown while labels are "
+        "pending, never promotes",
+    }
 
 
 def _deadline(

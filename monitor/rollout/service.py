@@ -13,6 +13,7 @@ Functions take a ``Session`` and leave committing to the caller (the job or the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,10 @@ __all__ = [
     "manual",
     "start_rollout",
 ]
+
+Estimates = Callable[[Session, Model], Any]
+"""``(session, model)`` -> the model's estimated performance (``performance.estimated``), or
+None when the estimation is off."""
 
 ACTIVE = (RolloutStatus.active, RolloutStatus.paused)
 """Statuses of a rollout that still owns the model's routing."""
@@ -255,6 +260,8 @@ REASONS = {
     Reason.latency: "guardrail: the challenger's p99 latency is higher than tolerated",
     Reason.sample_ratio_mismatch: "sample ratio mismatch: the split does not follow the policy",
     Reason.deadline: "deadline: max_step_seconds or max_rollout_seconds passed undecided",
+    Reason.estimated_inferior: "estimated inferior (no labels yet): the estimated difference "
+    "lies below -estimated_rollback_margin",
 }
 
 
@@ -265,12 +272,15 @@ def evaluate(
     now: datetime,
     labeled_rows: LabeledRows,
     defaults: RolloutSettings | None = None,
+    estimates: Estimates | None = None,
 ) -> Action:
-    """Assess the rollout and act on it (a paused rollout is assessed but not moved)."""
+    """Assess the rollout and act on it (a paused rollout is assessed but not moved);
+    ``estimates`` adds the estimated difference to the evidence."""
     config = effective_config(rollout, defaults)
     steps = plan(config)
     step = steps[min(rollout.step, len(steps) - 1)]
-    result = assess(session, model, rollout, step, config, now, labeled_rows)
+    estimated = None if estimates is None else estimates(session, model)
+    result = assess(session, model, rollout, step, config, now, labeled_rows, estimated)
     actions, reasons = decide(config, rollout.step, len(steps) - 1, result.evidence)
     action, reason = Action(int(actions)), Reason(int(reasons))
     result.record["verdict"] = {"action": action.name, "reason": reason.name}

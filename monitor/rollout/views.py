@@ -102,7 +102,8 @@ def _failing(evidence: dict[str, Any]) -> list[str]:
     if (verdict.get("action") == "rollback" or (evidence.get("proven") or {}).get("inferior")) and (
         not failing
     ):
-        failing.append("deadline" if verdict.get("reason") == "deadline" else "primary_metric")
+        named = {"deadline": "deadline", "estimated_inferior": "estimated_primary_metric"}
+        failing.append(named.get(verdict.get("reason") or "", "primary_metric"))
     return failing
 
 
@@ -188,6 +189,7 @@ def section(session: Session, model: Model, defaults: RolloutSettings | None = N
     evidence = view.pop("evidence") or {}
     view.pop("config")
     view["difference"] = evidence.get("difference")
+    view["estimated_difference"] = evidence.get("estimated_difference")
     view["verdict"] = evidence.get("verdict")
     view["deadline"] = evidence.get("deadline")
     return view

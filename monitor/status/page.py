@@ -27,6 +27,8 @@ SECTION_TITLES = {
     "rollout": "Rollout and decisions",
     "retraining": "Retraining triggers and deliveries",
 }
+ESTIMATED_TITLE = "Estimated vs realized performance"
+"""The section of ``performance.estimated``: estimates before labels, reconciled after."""
 CORE_KEYS = {
     "name",
     "schema",
@@ -59,7 +61,11 @@ def model_view(
         if key in CORE_KEYS:
             continue
         title = SECTION_TITLES.get(key, key.replace("_", " ").capitalize())
-        if key in sections_html.SIMPLE:
+        if key == "performance" and isinstance(value, dict) and "estimated" in value:
+            # Realized first; the estimate (before labels) gets a section of its own below it.
+            sections.append((title, sections_html.performance(value)))
+            title, html = ESTIMATED_TITLE, sections_html.estimated(value["estimated"])
+        elif key in sections_html.SIMPLE:
             html = sections_html.SIMPLE[key](value)
         elif key == "rollout":
             html = sections_html.rollout(value, extra.get("decisions", []))

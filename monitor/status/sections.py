@@ -15,6 +15,8 @@ def _interval(metric: dict[str, Any] | None) -> str:
         return "–"
     low, high = metric.get("lower"), metric.get("upper")
     bounds = f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
+    if not bounds and metric.get("reason"):
+        bounds = f" (no interval: {metric['reason']})"  # withheld by a rule, e.g. too few rows
     return f"{fmt(metric['value'])}{bounds}"
 
 
@@ -103,6 +105,91 @@ def performance(section: Any) -> Markup:
     return Markup("").join(parts) or Markup('<p class="muted">no labeled rows yet</p>')
 
 
+WHOLE_MODEL = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse")
+"""Estimated metrics shown per group (per-class ones, ``f1:<class>``, stay in the JSON)."""
+
+
+def _estimate(metric: dict[str, Any] | None) -> str:
+    if not metric:
+        return "–"
+    return _interval({**metric, "value": metric.get("estimate")})
+
+
+def _duration(seconds: Any) -> str:
+    """``3600`` -> ``1h``, ``90`` -> ``90s``."""
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return "window"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{fmt(float(seconds))}s"
+
+
+def estimated(section: Any) -> Markup:
+    """Estimated against realized performance per version, variant and metric: the estimate over
+    the window with its interval, the value realized on the reference, and once labels arrived
+    the estimate on the labeled rows beside their realized value and the estimation error."""
+    if not isinstance(section, dict):
+        return Markup('<p class="muted">not estimated</p>')
+    window = f"last {_duration(section.get('window_seconds'))}"
+    if section.get("reason"):
+        return Markup(f'<p><span class="bad">not estimable</span>: {escape(section["reason"])}</p>')
+    groups = section.get("groups") or []
+    if not groups:
+        return Markup(f'<p class="muted">no records in the {escape(window)}</p>')
+    parts = []
+    for group in groups:
+        skipped = group.get("skipped_rows")
+        text = f"{group.get('version')} · {group.get('variant')} · {window}"
+        text += f" · {group.get('rows')} rows"
+        if skipped:
+            text += f" ({skipped} without complete scores)"
+        parts.append(Markup(f'<p class="muted">{escape(text)}</p>'))
+        if group.get("reason"):
+            parts.append(
+                Markup(f'<p><span class="bad">not estimable</span>: {escape(group["reason"])}</p>')
+            )
+            continue
+        metrics = group.get("metrics") or {}
+        reference = group.get("reference") or {}
+        reconciled = group.get("reconciliation") or {}
+        labeled = reconciled.get("metrics") or {}
+        realized = reconciled.get("realized") or {}
+        errors = reconciled.get("error") or {}
+        rows = []
+        for name in [m for m in WHOLE_MODEL if m in metrics]:
+            truth = realized.get(name)
+            interval = labeled.get(name) or {}
+            covered = (
+                None
+                if truth is None or interval.get("lower") is None
+                else interval["lower"] <= truth <= interval["upper"]
+            )
+            rows.append(
+                {
+                    "metric": name,
+                    "estimated": _estimate(metrics.get(name)),
+                    "on the reference": fmt(reference.get(name)),
+                    "estimated on labeled rows": _estimate(interval),
+                    "realized": fmt(truth),
+                    "estimation error": fmt(errors.get(name)),
+                    "within the interval": "–"
+                    if covered is None
+                    else Markup(
+                        f'<span class="{"ok" if covered else "bad"}">'
+                        f"{'yes' if covered else 'no'}</span>"
+                    ),
+                }
+            )
+        note = (
+            f"{reconciled.get('rows')} of the rows have labels"
+            if reconciled
+            else "no labels yet: realized values and errors appear when they arrive"
+        )
+        parts.append(table(rows) + Markup(f'<p class="muted">{escape(note)}</p>'))
+    return Markup("").join(parts)
+
+
 def rollout(section: Any, decisions: list[dict[str, Any]]) -> Markup:
     """The rollout's state and its decision history with the interval behind each decision."""
     if not section:
@@ -114,6 +201,13 @@ def rollout(section: Any, decisions: list[dict[str, Any]]) -> Markup:
     deadline = section.get("deadline") or {}
     if deadline.get("seconds_left") is not None and section.get("status") in ("active", "paused"):
         state += f"; deadline: {deadline.get('action')} in {fmt(deadline['seconds_left'])} s"
+    guess = section.get("estimated_difference") or {}
+    if guess.get("estimate") is not None:
+        value = {**guess, "value": guess["estimate"]}
+        state += (
+            f"; estimated difference (challenger − champion, no labels, never promotes): "
+            f"{_interval(value)}"
+        )
     rows = []
     for d in decisions[-20:]:
         evidence = d.get("evidence") or {}

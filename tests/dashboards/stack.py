@@ -1,8 +1,9 @@
 """The whole loop on loopback for the dashboard tests: monitor, Bento, sidecar, webhook receiver.
 
 Traffic flows through every public API while the tests query Prometheus: predictions through the
-sidecar (canary between two versions), records straight to the monitor, labels, a reference
-dataset, a rollout, a manual retraining trigger whose webhook a local receiver acknowledges.
+sidecar (canary between two versions), records straight to the monitor (with class scores, so the
+performance estimation has something to estimate), labels, a reference dataset with scores, a
+rollout, a manual retraining trigger whose webhook a local receiver acknowledges.
 Every step's HTTP answer is kept in ``steps`` so a failing test can say which API refused what.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import random
 import shutil
@@ -107,13 +109,24 @@ def _label(row: dict[str, Any]) -> str:
     return "setosa" if petal < 2.5 else "versicolor" if petal < 4.9 else "virginica"
 
 
+CLASSES = ("setosa", "versicolor", "virginica")
+SCORE_COLUMNS = tuple(f"p_{c}" for c in CLASSES)
+
+
+def _scores(row: dict[str, Any]) -> dict[str, float]:
+    """Class scores of a soft version of ``_label``: closer to a class's petal length, likelier."""
+    weights = [math.exp(-((row["petal_length"] - c) ** 2) / 2) for c in (1.5, 3.7, 6.0)]
+    return {c: round(w / sum(weights), 4) for c, w in zip(CLASSES, weights, strict=True)}
+
+
 def _reference_csv(rng: random.Random, rows: int = 300) -> bytes:
     out = io.StringIO()
-    out.write(",".join((*FEATURES, "label", "prediction")) + "\n")
+    out.write(",".join((*FEATURES, "label", "prediction", *SCORE_COLUMNS)) + "\n")
     for _ in range(rows):
         row = _row(rng, 0.0)
         guess = _label(row) if rng.random() < 0.9 else "setosa"
-        out.write(",".join(str(row[f]) for f in FEATURES) + f",{_label(row)},{guess}\n")
+        scores = ",".join(str(v) for v in _scores(row).values())
+        out.write(",".join(str(row[f]) for f in FEATURES) + f",{_label(row)},{guess},{scores}\n")
     return out.getvalue().encode()
 
 
@@ -132,7 +145,7 @@ def _records(
                 "variant": variant,
                 "timestamp": now,
                 "inputs": row,
-                "outputs": {"prediction": _label(row)},
+                "outputs": {"prediction": _label(row), "probabilities": _scores(row)},
                 "latency_ms": 3.0,
                 "status": 200,
             }
@@ -218,7 +231,11 @@ def _setup(stack: Stack, rng: random.Random, webhook: str) -> None:
         "reference",
         http.put(
             f"{url}/v1/models/{MODEL}/reference",
-            params={"label_column": "label", "prediction_column": "prediction"},
+            params={
+                "label_column": "label",
+                "prediction_column": "prediction",
+                "score_columns": ",".join(SCORE_COLUMNS),
+            },
             content=_reference_csv(rng),
             headers={"content-type": "text/csv"},
         ),
@@ -301,6 +318,9 @@ def running_stack(workdir: Path, with_sidecar: bool) -> Iterator[Stack]:
                 "DRIFTLOOP_ROLLOUT__EVALUATE_INTERVAL_SECONDS": "1",
                 "DRIFTLOOP_RETRAIN__EVALUATE_INTERVAL_SECONDS": "1",
                 "DRIFTLOOP_WEBHOOKS__DELIVER_INTERVAL_SECONDS": "1",
+                # Estimates are reused for a minute by default: the set-up's first read (no
+                # records yet) would hide the traffic's estimates for that long.
+                "DRIFTLOOP_ESTIMATION__TTL_SECONDS": "2",
                 # Trigger and dataset snapshots go to the test's folder, never the working tree.
                 "DRIFTLOOP_SNAPSHOT_DIR": str(workdir / "datasets"),
                 "DRIFTLOOP_WEBHOOK_URL": f"{hook_url}/hook",

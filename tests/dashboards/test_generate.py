@@ -141,3 +141,21 @@ def test_the_json_loads_back_into_grafana_s_dashboard_model(name: str) -> None:
 
     assert shape(back) == shape(data)
     assert back["templating"]["list"][0]["type"] == "datasource"
+
+
+def test_the_estimate_and_the_realized_metric_share_a_panel_with_the_interval_as_a_band() -> None:
+    data = json.loads(GENERATED["driftloop-model.json"])
+    (panel,) = [p for p in _panels(data["panels"]) if p["title"] == "$metric estimated vs realized"]
+    exprs = {t["legendFormat"]: t["expr"] for t in panel["targets"]}
+    assert 'bound="estimate"' in exprs["{{variant}} estimated"]
+    assert "driftloop_performance_value" in exprs["{{variant}} realized"]
+    bands = {
+        o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+        for o in panel["fieldConfig"]["overrides"]
+        if o["matcher"]["id"] == "byName"
+    }
+    for variant in ("champion", "challenger", "shadow"):
+        # The names the legend gives the bounds, so the band follows the series.
+        upper, lower = f"{variant} estimated upper", f"{variant} estimated lower"
+        assert bands[upper]["custom.fillBelowTo"] == lower
+        assert bands[upper]["custom.fillOpacity"] > 0

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from driftloop.store import Base, head_revisions, is_current, make_engine, upgrade
 from driftloop.store.migrate import current_revisions
+from driftloop.store.partitions import include_object
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,7 +48,10 @@ def test_an_empty_database_upgrades_to_every_head(empty_engine: Engine) -> None:
 def test_the_migrations_match_the_models(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     with empty_engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": False, "include_object": include_object(connection)},
+        )
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 

@@ -4,6 +4,7 @@ and exits 3 when the database is unreachable."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,3 +87,46 @@ def test_an_unreachable_database_exits_3() -> None:
     result = runner.invoke(app, ["db", "prune", "--database-url", dead, "--json"])
     assert result.exit_code == 3, result.output
     assert "cannot reach the database" in result.output
+
+
+def test_snapshots_past_their_own_retention_are_listed_and_removed(
+    database_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from sqlalchemy import update
+
+    from driftloop.server import create_app
+    from driftloop.store import SnapshotRow
+    from tests.feedback.test_snapshots import setup_model
+
+    out = tmp_path / "snapshots"
+    settings = Settings(
+        database_url=database_url, jobs=JobSettings(enabled=False), snapshot_dir=str(out)
+    )
+    monitor = create_app(settings)
+    with TestClient(monitor) as client:
+        setup_model(client)
+        made = client.post("/v1/models/pets/datasets", json={"out": str(out)})
+        assert made.status_code == 201, made.text
+    monitor.state.driftloop.engine.dispose()
+    snapshot_id = made.json()["snapshot_id"]
+    args = ["db", "prune", "--database-url", database_url, "--json"]
+    kept = runner.invoke(app, [*args, "--dry-run"])
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["snapshots"] is None, "kept forever unless the setting is set"
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:  # the snapshot was written ten days ago
+        ten_days_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=10)
+        connection.execute(update(SnapshotRow).values(created_at=ten_days_ago))
+    engine.dispose()
+
+    monkeypatch.setenv("DRIFTLOOP_RETENTION__SNAPSHOT_DAYS", "7")
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["snapshots"]["snapshot_ids"] == [snapshot_id]
+    assert os.listdir(out) == [snapshot_id], "a dry run removes nothing"
+
+    done = runner.invoke(app, ["db", "prune", "--database-url", database_url])
+    assert done.exit_code == 0, done.output
+    assert "removed 1 (" in done.stdout
+    assert os.listdir(out) == []

@@ -143,3 +143,20 @@ def test_a_reference_missing_declared_features_is_refused(client: TestClient) ->
     assert response.status_code == 422
     assert "['color']" in response.json()["detail"]
     assert client.get("/v1/models/iris").json()["reference"] is None
+
+
+def test_a_dotted_section_goes_inside_its_parent(client: TestClient) -> None:
+    """``performance.estimated`` (the estimation) sits beside feedback's realized
+    ``performance.windows``; a dotted section whose parent is absent makes the parent."""
+    client.post("/v1/models", json={"name": "iris", "schema": SCHEMA})
+    sections = client.app.state.driftloop.model_sections  # type: ignore[attr-defined]
+    sections["performance.guess"] = lambda _session, model: {"of": model.name}
+    sections["lonely.child"] = lambda _session, _model: 1
+    try:
+        view = client.get("/v1/models/iris").json()
+    finally:
+        del sections["performance.guess"], sections["lonely.child"]
+    assert "windows" in view["performance"]
+    assert view["performance"]["guess"] == {"of": "iris"}
+    assert view["lonely"] == {"child": 1}
+    assert "performance.guess" not in view

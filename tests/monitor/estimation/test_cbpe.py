@@ -151,3 +151,55 @@ def test_a_model_that_cannot_be_calibrated_says_why(
 ) -> None:
     with pytest.raises(NotEstimableError, match=match):
         ClassificationEstimator.fit(scores, labels)
+
+
+@pytest.mark.parametrize("task", ["binary", "ten-class"])
+def test_the_delta_method_interval_matches_monte_carlo_label_draws(task: str) -> None:
+    """The sampling part of the interval is computed by the delta method; drawing the window's
+    labels from the calibrated probabilities 4,000 times must give the same width (no
+    bootstrap replicas here, so the width is the sampling noise alone)."""
+    x, y = _digits(task)
+    rng, train, reference, pool = _split(x, y, seed=3)
+    model = LogisticRegression(max_iter=3000, C=0.02).fit(x[train], y[train])
+    estimator = ClassificationEstimator.fit(
+        model.predict_proba(x[reference]), y[reference], replicas=0
+    )
+    for size in (150, 500):
+        rows = rng.choice(pool, size, replace=False)
+        scores, predicted = model.predict_proba(x[rows]), model.predict(x[rows])
+        analytic = estimator.estimate(scores, predicted).metrics
+        drawn = estimator.estimate(scores, predicted, draws=4000, seed=size).metrics
+        for m in METRICS:
+            a, d = analytic[m], drawn[m]
+            assert a.estimate == pytest.approx(d.estimate)
+            assert a.lower is not None
+            assert a.upper is not None
+            assert d.lower is not None
+            assert d.upper is not None
+            assert a.lower > 0, (m, a)  # unclipped, so widths compare
+            assert a.upper < 1, (m, a)
+            ratio = (a.upper - a.lower) / (d.upper - d.lower)
+            assert 0.9 < ratio < 1.1, (task, size, m, ratio)
+
+
+@pytest.mark.parametrize("task", ["binary", "ten-class"])
+def test_the_replicas_evaluated_together_equal_each_evaluated_alone(task: str) -> None:
+    """The calibration and its bootstrap replicas are applied to a window as one stack (their
+    isotonic maps through the union of their knots); each must give what it gives alone."""
+    from driftloop.monitor.estimation.calibration import IsotonicMap, Stack
+
+    x, y = _digits(task)
+    _rng, train, reference, pool = _split(x, y, seed=6)
+    model = LogisticRegression(max_iter=3000, C=0.02).fit(x[train], y[train])
+    estimator = ClassificationEstimator.fit(model.predict_proba(x[reference]), y[reference])
+    everyone = (estimator.calibration, *estimator.replicas)
+    scores = model.predict_proba(x[pool])
+    together = Stack(everyone).probabilities(scores)
+    assert together.shape == (len(everyone), len(pool), scores.shape[1])
+    np.testing.assert_allclose(together.sum(axis=2), 1.0)
+    for i, calibration in enumerate(everyone):
+        alone = Stack((calibration,)).probabilities(scores)[0]
+        np.testing.assert_allclose(together[i], alone, atol=1e-12)
+        first = calibration.maps[0]
+        if task == "binary" and isinstance(first, IsotonicMap):  # np.interp on its own knots
+            np.testing.assert_allclose(together[i][:, 1], first(scores[:, 1]), atol=1e-12)

@@ -1,5 +1,5 @@
 """The estimation in the monitor: references with scores, every record of the window (labeled or
-not), ``estimated_performance`` in ``GET /v1/models/{name}`` and the Prometheus series, on SQLite
+not), ``performance.estimated`` in ``GET /v1/models/{name}`` and the Prometheus series, on SQLite
 and PostgreSQL."""
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def label(client: TestClient, ids: list[str], labels: list[Any]) -> None:
 def estimated(client: TestClient, name: str) -> dict[str, Any]:
     response = client.get(f"/v1/models/{name}")
     assert response.status_code == 200, response.text
-    section: dict[str, Any] = response.json()["estimated_performance"]
+    section: dict[str, Any] = response.json()["performance"]["estimated"]
     return section
 
 
@@ -125,7 +125,8 @@ def test_a_classifier_is_estimated_before_labels_and_reconciled_when_some_arrive
     register(
         client, "clf", {"kind": "classification", "classes": ["a", "b"], "field": "prediction"}
     )
-    stored = upload(client, "clf", classifier_data(600, 0), score_columns="p_a,p_b")
+    reference = classifier_data(600, 0)
+    stored = upload(client, "clf", reference, score_columns="p_a,p_b")
     assert stored["score_columns"] == ["score:a", "score:b"]
     # The scores are not features of the schema.
     assert [f["name"] for f in stored["schema"]["features"]] == ["x"]
@@ -140,6 +141,11 @@ def test_a_classifier_is_estimated_before_labels_and_reconciled_when_some_arrive
     assert 0 <= accuracy["lower"] < accuracy["estimate"] < accuracy["upper"] <= 1
     assert {"roc_auc", "f1", "precision:a", "recall:b"} <= set(group["metrics"])
     assert group["reconciliation"] is None
+    # The baseline: the reference's own predictions (here the top score) against its labels.
+    baseline = float((reference["predicted"] == reference["label"]).mean())
+    assert group["reference"]["accuracy"] == pytest.approx(baseline)
+    # Realized performance keeps its place beside the estimate.
+    assert "windows" in client.get("/v1/models/clf").json()["performance"]
     key = {"model": "clf", "version": "v1", "variant": "champion", "metric": "accuracy"}
     for bound in ("estimate", "lower", "upper"):
         assert sample(client, "driftloop_performance_estimated", **key, bound=bound) == (
@@ -252,5 +258,5 @@ def test_estimation_can_be_turned_off(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"estimation": EstimationSettings(enabled=False)}))
     with TestClient(app) as client:
         register(client, "off", {"kind": "classification", "classes": ["a", "b"]})
-        assert "estimated_performance" not in client.get("/v1/models/off").json()
+        assert "estimated" not in client.get("/v1/models/off").json()["performance"]
     app.state.driftloop.engine.dispose()

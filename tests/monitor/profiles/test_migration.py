@@ -7,6 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from driftloop.store import Base, make_engine
+from driftloop.store.partitions import include_object
 
 DRIFT_TABLES = {"drift_profiles", "drift_results", "drift_ood_records"}
 
@@ -16,7 +17,10 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) >= DRIFT_TABLES
-            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            context = MigrationContext.configure(
+                connection, opts={"include_object": include_object(connection)}
+            )
+            diff = compare_metadata(context, Base.metadata)
         assert [d for d in diff if any(t in str(d) for t in DRIFT_TABLES)] == []
         with engine.connect() as connection:
             unique = inspect(connection).get_unique_constraints("drift_profiles")

@@ -160,6 +160,9 @@ def test_the_model_page_draws_every_chart_with_data_and_updates_in_place(stack: 
     assert headings
     assert not [h for h in headings if "_" in h], "readable headers, not snake_case"
     assert "<details>" in dom, "evidence is folded"
+    # The stack's records carry class scores: estimated accuracy with its interval, per group.
+    estimated = dom.split("Estimated vs realized performance</h3>", 1)[1].split("<h3>", 1)[0]
+    assert re.search(r"<tr><td>accuracy</td><td>0\.\d+ \[0\.\d+, [01]\.?\d*\]</td>", estimated)
     fragment = httpx.get(page, params={"fragment": "1"}, timeout=30).text
     assert 'id="data"' in fragment, "the refresh button fetches the data part"
     screenshot(page, "status-model.png")
