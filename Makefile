@@ -39,7 +39,7 @@ unit: $(STAMP)  ## The tests, with the coverage gate ([tool.coverage.report] fai
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
 bench: $(STAMP)
-	for script in bench/*.py; do $(BIN)/python $$script; done
+	for script in bench/[!_]*.py; do $(BIN)/python $$script; done
 
 clean:
 	rm -rf $(VENV) .venv-mlflow .venv-bench .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from driftloop.contract import ModelSchema
 from driftloop.feedback.join import Fetched, _Query
 from driftloop.store import LabelRow, Model, RecordRow
-from driftloop.store.archive import SCHEMAS, Archive
+from driftloop.store.archive import Archive
+from driftloop.store.archive_format import SCHEMAS
 from driftloop.store.dialect import dialect_of
 from driftloop.store.feedback import PENDING_MODEL
 
@@ -120,7 +121,7 @@ def archived_labeled_rows(
     variant: str | None = None,
 ) -> ArchivedRows:
     """Labeled rows of ``model`` in ``[since, until)`` that are in the archive at ``url`` and no
-    longer in the database; raises :class:`~driftloop.store.archive.ArchiveError` when a
+    longer in the database; raises :class:`~driftloop.store.archive_format.ArchiveError` when a
     partition's files do not match its manifest."""
     archive = Archive(url)
     records: list[pa.Table] = []

@@ -266,7 +266,7 @@ def _archived(
     variant: str | None,
 ) -> ArchivedRows:
     from driftloop.feedback.archived import archived_labeled_rows
-    from driftloop.store.archive import ArchiveError
+    from driftloop.store.archive_format import ArchiveError
 
     if not url:
         raise DatasetError(

@@ -38,8 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -63,6 +62,12 @@ from driftloop.store.drift import DriftProfile, OodRecord
 from driftloop.store.engine import reader
 from driftloop.store.feedback import PENDING_MODEL, LabelRow
 from driftloop.store.partitions import PARTITIONED, BeforeDrop, DroppedPartition, Partition
+from driftloop.store.retention_report import (
+    GROWING_TABLES,
+    PruneReport,
+    PruneStep,
+    RetentionPolicy,
+)
 from driftloop.store.tables import Model, RecordRow
 
 if TYPE_CHECKING:
@@ -81,116 +86,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GROWING_TABLES = ("records", "labels", "drift_profiles", "drift_ood_records")
-"""The tables that grow with traffic, in the order they are pruned."""
-
 _records: Table = RecordRow.__table__  # type: ignore[assignment]
 _labels: Table = LabelRow.__table__  # type: ignore[assignment]
 _profiles: Table = DriftProfile.__table__  # type: ignore[assignment]
 _ood: Table = OodRecord.__table__  # type: ignore[assignment]
 _models: Table = Model.__table__  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """How long each kind of row is kept, and the rows deleted per transaction."""
-
-    records: timedelta
-    """Raw records (by prediction time ``ts``); their labels go with them."""
-    pending_labels: timedelta
-    """Labels no stored record joins, by the time they were received."""
-    profiles: timedelta
-    """Drift profiles of every grain (by bucket start)."""
-    ood_records: timedelta
-    """Records the input guard flagged (by prediction time)."""
-    minute_profiles: timedelta | None = None
-    """Minute-grain profiles, when kept shorter than the others."""
-    batch_rows: int = 5000
-    pause_seconds: float = 0.0
-    """Wait between batches. SQLite's lock is not fair: a writer that commits and begins again
-    at once keeps it, while a waiting writer sleeps in its busy handler (up to 100 ms a try)."""
-
-    def __post_init__(self) -> None:
-        if self.batch_rows <= 0:
-            raise ValueError(f"batch_rows must be positive, got {self.batch_rows}")
-
-
-@dataclass
-class PruneStep:
-    """Rows one pass deleted (or, in a dry run, would delete)."""
-
-    table: str
-    reason: str
-    cutoff: datetime
-    rows: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "table": self.table,
-            "reason": self.reason,
-            "cutoff": self.cutoff.isoformat(),
-            "rows": self.rows,
-        }
-
-
-@dataclass
-class PruneReport:
-    """What a prune dropped: rows per pass and table, bytes before and after."""
-
-    dry_run: bool
-    started_at: datetime
-    dialect: str
-    steps: list[PruneStep] = field(default_factory=list)
-    bytes_before: dict[str, int | None] = field(default_factory=dict)
-    bytes_after: dict[str, int | None] = field(default_factory=dict)
-    database_bytes_before: int | None = None
-    database_bytes_after: int | None = None
-    finished_at: datetime | None = None
-    archive: dict[str, Any] | None = None
-    """What was archived before the drop (:meth:`driftloop.store.archive.Archive.summary`)."""
-    partitions: list[DroppedPartition] = field(default_factory=list)
-    """Day partitions dropped whole (PostgreSQL), oldest first per table; their rows are not in
-    ``steps``."""
-
-    def rows(self) -> dict[str, int]:
-        """Rows deleted per table (all passes and dropped partitions summed)."""
-        out = dict.fromkeys(GROWING_TABLES, 0)
-        for step in self.steps:
-            out[step.table] = out.get(step.table, 0) + step.rows
-        for part in self.partitions:
-            out[part.table] = out.get(part.table, 0) + part.rows
-        return out
-
-    @property
-    def total_rows(self) -> int:
-        """Rows deleted in all."""
-        return sum(step.rows for step in self.steps) + sum(p.rows for p in self.partitions)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-able form (what ``driftloop db prune --json`` prints)."""
-        rows = self.rows()
-        return {
-            "dry_run": self.dry_run,
-            "dialect": self.dialect,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "rows": self.total_rows,
-            "steps": [step.as_dict() for step in self.steps],
-            "partitions": [part.as_dict() for part in self.partitions],
-            "tables": {
-                name: {
-                    "rows": rows[name],
-                    "partitions": sum(1 for p in self.partitions if p.table == name),
-                    "bytes_before": self.bytes_before.get(name),
-                    "bytes_after": self.bytes_after.get(name),
-                }
-                for name in GROWING_TABLES
-            },
-            "database_bytes_before": self.database_bytes_before,
-            "database_bytes_after": self.database_bytes_after,
-            "archive": self.archive,
-        }
 
 
 Progress = Callable[[str, int], None]
@@ -375,7 +275,7 @@ def _drop_partitions(
         parts = dialect.partitions(connection, table)
     if not parts:  # not partitioned (SQLite, or PostgreSQL before migration 0011)
         return [], true(), _NO_FLOOR
-    old = [p for p in parts if p.upper is not None and p.upper <= cutoff]
+    old = [(p, p.upper) for p in parts if p.upper is not None and p.upper <= cutoff]
     if dry_run:
         with engine.connect() as connection:
             dropped = dialect.drop_partitions_before(connection, table, cutoff, dry_run=True)
@@ -385,24 +285,21 @@ def _drop_partitions(
         )
         return dropped, where, _NO_FLOOR
     dropped = []
-    for part in old:
-        assert part.upper is not None  # old holds day partitions only (upper set)
+    confirm = archive.confirm_drop if archive is not None else None  # rows that came meanwhile
+    for part, upper in old:
         try:
             if hook is not None:
                 with engine.connect() as connection:
-                    hook(connection, table, part.name, part.lower or part.upper, part.upper)
+                    hook(connection, table, part.name, part.lower or upper, upper)
             if table == "records":
                 labels_step.rows += _drop_labels_of_partition(engine, part, policy)
             with engine.begin() as connection:
-                confirm = getattr(archive, "confirm_drop", None)  # rows that came meanwhile
-                gone = dialect.drop_partitions_before(
-                    connection, table, part.upper, before_drop=confirm
-                )
+                gone = dialect.drop_partitions_before(connection, table, upper, before_drop=confirm)
         except OSError:
             log.warning("kept partition %s: its archive failed", part.name, exc_info=True)
             gone = []
         if not gone:  # lock not granted in time, or the archive failed: the next run retries
-            return dropped, _key(table) >= part.upper, part.upper
+            return dropped, _key(table) >= upper, upper
         dropped += gone
     return dropped, true(), _NO_FLOOR
 

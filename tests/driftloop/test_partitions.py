@@ -404,9 +404,13 @@ def test_two_prunes_at_once_drop_each_partition_once(
     for thread in threads:
         thread.join()
     assert not failures, failures
-    names = [p.name for r in reports for p in r.partitions if p.table == "records" and p.rows]
-    assert sorted(names) == ["records_p20260501", "records_p20260502"]  # each once
-    assert sum(r.rows()["records"] for r in reports) == 20
+    names = [p.name for r in reports for p in r.partitions if p.table == "records"]
+    assert len(names) == len(set(names)), names  # no partition dropped twice
+    assert "records_p20260501" in names  # the one both went for: dropped by one of them
+    # The next day is dropped by the first, or (when the second's DELETE pass got there first,
+    # or the first's drop waited past its lock timeout on a busy machine) deleted row by row:
+    # which one is a race, that nothing is left is not. (Partition rows are the planner's
+    # estimate, so their sum is not compared.)
     assert stored(client)[0] == set()
 
 

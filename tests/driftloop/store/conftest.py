@@ -1,0 +1,24 @@
+"""Fixtures of the dialect contract tests: each test runs once per database (the
+``database_url`` fixture) against the dialect of a real, migrated database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from driftloop.store import make_engine
+from driftloop.store.dialect import Dialect, dialect_of
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    made = make_engine(database_url)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def dialect(engine: Engine) -> Dialect:
+    return dialect_of(engine)
