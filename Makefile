@@ -35,8 +35,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python scripts/typecheck.py
 
+# Two workers, a test file each at a time (module fixtures such as a real Bento or Prometheus
+# are started once per file): the suite spends much of its time waiting on the processes it
+# starts, so two workers halve it on two cores (17.5 min -> 8.5 min). WORKERS=0 runs in one
+# process.
+WORKERS ?= 2
+
 unit: $(STAMP)  ## The tests, with the coverage gate ([tool.coverage.report] fail_under).
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile --cov --cov-report=term-missing:skip-covered
 
 bench: $(STAMP)
 	for script in bench/[!_]*.py; do $(BIN)/python $$script; done

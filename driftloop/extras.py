@@ -23,7 +23,7 @@ EXTRAS = {
     "bento": ("bentoml", "joblib"),
     "demo": ("sklearn", "bentoml", "joblib"),
     "dashboards": ("grafana_foundation_sdk",),
-    "estimation": ("sklearn", "threadpoolctl"),
+    "estimation": ("threadpoolctl",),
 }
 """Extra name (``pyproject.toml``) -> the top-level modules it brings."""
 

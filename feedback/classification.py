@@ -6,7 +6,6 @@ default); a class never predicted has precision 0 (``zero_division=0``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -108,30 +107,27 @@ def _zero_division(result: Metric) -> Metric:
 
 def score_metrics(
     y_true: NDArray[Any],
-    scores: Sequence[dict[str, float] | None],
+    scores: NDArray[np.float64],
     classes: list[Any],
     confidence: float,
 ) -> dict[str, Metric]:
     """ROC AUC (macro one-vs-rest; binary: of the second class in sorted order) and log loss.
 
-    Rows without a full set of scores, or whose label is not one of ``classes``, are left out.
+    ``scores`` has a row per label and a column per class, in the order of ``classes``. Rows
+    with a missing score (NaN), or whose label is not one of ``classes``, are left out.
     """
     if len(classes) < 2:
         return {}
     ordered = _sorted_classes(list(classes))
-    keys = [str(c) for c in ordered]
+    columns = [list(classes).index(c) for c in ordered]
     position = {c: i for i, c in enumerate(ordered)}
-    codes, rows = [], []
-    for label, row in zip(y_true, scores, strict=True):
-        if row is None or label not in position or any(key not in row for key in keys):
-            continue
-        codes.append(position[label])
-        rows.append([row[key] for key in keys])
-    n = len(rows)
+    codes = np.fromiter((position.get(label, -1) for label in y_true), np.int64, len(y_true))
+    keep = (codes >= 0) & ~np.isnan(scores).any(axis=1)
+    matrix = np.asarray(scores, dtype=np.float64)[keep][:, columns]
+    code_array = codes[keep]
+    n = len(code_array)
     if n == 0:
         return {}
-    matrix = np.asarray(rows, dtype=np.float64)
-    code_array = np.asarray(codes, dtype=np.int64)
     eps = np.finfo(np.float64).eps
     truth = np.clip(matrix[np.arange(n), code_array], eps, 1 - eps)
     loss = normal_mean(-np.log(truth), confidence)

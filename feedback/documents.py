@@ -129,25 +129,42 @@ class Documents:
         numeric = values.map(lambda v: None if isinstance(v, bool | str) else v)
         return pd.to_numeric(numeric, errors="coerce").astype("float64")
 
-    def scores(self, name: str, classes: Sequence[str]) -> list[dict[str, float] | None] | None:
-        """Per row, class -> score from a field holding an object (keyed by class) or a list
-        (aligned with ``classes``); None for a row without a full set, and None overall when no
-        row has scores."""
+    def score_matrix(
+        self, name: str, classes: Sequence[object]
+    ) -> tuple[list[str], np.ndarray[Any, Any]] | None:
+        """The field's class scores as a matrix, one column per class, and the classes.
+
+        The field holds an object keyed by class or a list aligned with ``classes``. Without
+        ``classes``, an object's keys name the classes (sorted). A row without a full set of
+        numbers is all NaN; None when no row has a full set. One float matrix rather than a
+        dict per row: a million rows of three classes cost 0.1 s instead of 3 s.
+        """
         column = self._column(name)
         if self._table is not None and column is None:
             return None  # no row has the field
-        if column is not None and classes:
-            matrix = self._score_matrix(column.combine_chunks(), classes)
-            if matrix is not None:
-                complete = ~np.isnan(matrix).any(axis=1)
-                if not complete.any():
-                    return None
-                return [
-                    dict(zip(classes, row, strict=True)) if ok else None
-                    for row, ok in zip(matrix.tolist(), complete.tolist(), strict=True)
-                ]
-        found = [_as_dict(v, classes) for v in self.values(name)]
-        return found if any(f is not None for f in found) else None
+        names = [str(c) for c in classes]
+        matrix = None
+        if column is not None:
+            array = column.combine_chunks()
+            if not names and pa.types.is_struct(array.type):
+                names = sorted(array.type.field(i).name for i in range(array.type.num_fields))
+            if names:
+                matrix = self._score_matrix(array, names)
+        if matrix is None:
+            found = [_as_dict(v, names) for v in self.values(name)]
+            if not names:
+                names = sorted({k for d in found if d is not None for k in d})
+            if not names:
+                return None
+            matrix = np.array(
+                [[d.get(c, np.nan) for c in names] if d else [np.nan] * len(names) for d in found],
+                dtype=np.float64,
+            ).reshape(len(found), len(names))
+        incomplete = np.isnan(matrix).any(axis=1)
+        if incomplete.all():
+            return None
+        matrix[incomplete] = np.nan
+        return names, matrix
 
     @staticmethod
     def _score_matrix(column: pa.Array, classes: Sequence[str]) -> np.ndarray[Any, Any] | None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from driftloop.contract import FeatureKind, ModelSchema, PredictionKind
 from driftloop.feedback.classification import classification_metrics, score_metrics
 from driftloop.feedback.intervals import Metric, difference_interval, normal_mean, wilson
-from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
+from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts, score_matrix
 from driftloop.feedback.labels import Conformer
 from driftloop.feedback.regression import regression_metrics
 from driftloop.settings import FeedbackSettings
@@ -169,12 +169,10 @@ def _group(
         metrics, per_class = classification_metrics(
             y_true, y_pred, confidence=options.confidence, resamples=options.resamples, rng=rng
         )
-        if "scores" in frame.columns and schema.prediction.classes:
-            metrics.update(
-                score_metrics(
-                    y_true, frame["scores"].tolist(), schema.prediction.classes, options.confidence
-                )
-            )
+        classes = schema.prediction.classes
+        scores = score_matrix(frame, classes) if classes else None
+        if classes and scores is not None:
+            metrics.update(score_metrics(y_true, scores, classes, options.confidence))
     return {
         "n": len(frame),
         "predictions": predictions,

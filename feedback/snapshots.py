@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import driftloop
-from driftloop.contract import ModelSchema, PredictionKind
+from driftloop.contract import SCORE_PREFIX, ModelSchema, PredictionKind
 from driftloop.errors import DatasetError
-from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
+from driftloop.feedback.join import BASE_COLUMNS, feature_column, labeled_rows, prediction_counts
 from driftloop.store import Model, SnapshotRow
 from driftloop.urls import redact_url
 
@@ -166,7 +166,9 @@ def create_snapshot(
         elif len(archived.frame):
             joined = pd.concat([joined, archived.frame], ignore_index=True)
     if not features:
-        features = [c for c in joined.columns if c not in (*joined.columns[:10], "scores")]
+        features = [
+            c for c in joined.columns[len(BASE_COLUMNS) :] if not str(c).startswith(SCORE_PREFIX)
+        ]
     parts = [_production(joined, features, variant)]
     reference_info = None
     if include_reference:

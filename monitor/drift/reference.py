@@ -132,9 +132,13 @@ class NumericalReference:
         return np.concatenate([[0], lower[:-1], [self.deciles.size]]).astype(np.intp)
 
     def atom_counts(self, counts: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Profile-slot counts folded to one count per atom plus one for every other value."""
+        """Profile-slot counts folded to one count per atom plus one for every other value.
+
+        Counts summed from buckets that a window covers in part are fractions, and the rest
+        then rounds to a tiny negative number when every value sits on an atom: clipped at 0.
+        """
         on_atoms = counts[self.atom_slots]
-        return np.append(on_atoms, counts.sum() - on_atoms.sum())
+        return np.append(on_atoms, max(float(counts.sum() - on_atoms.sum()), 0.0))
 
     def sorted_atom_counts(self, cur_sorted: NDArray[np.floating]) -> NDArray[np.float64]:
         """Counts of a sorted sample on each atom plus one for every other value."""

@@ -164,17 +164,13 @@ def _labels(rows: pd.DataFrame) -> pd.Series:
 
 def _classification(fitted: _Fitted, rows: pd.DataFrame, scores_field: str) -> dict[str, Any]:
     assert isinstance(fitted.estimator, ClassificationEstimator)
-    if "scores" not in rows.columns:
+    present = [c for c in rows.columns if str(c).startswith(SCORE_PREFIX)]
+    if not present:
         raise NotEstimableError(f"the records carry no class scores under outputs.{scores_field}")
-    matrix = np.array(
-        [
-            [np.nan] * len(fitted.classes)
-            if not isinstance(s, dict)
-            else [_number(s.get(c)) for c in fitted.classes]
-            for s in rows["scores"]
-        ],
-        dtype=np.float64,
-    ).reshape(len(rows), len(fitted.classes))
+    matrix = np.full((len(rows), len(fitted.classes)), np.nan)
+    for i, cls in enumerate(fitted.classes):
+        if f"{SCORE_PREFIX}{cls}" in rows.columns:
+            matrix[:, i] = rows[f"{SCORE_PREFIX}{cls}"].to_numpy(np.float64)
     complete = np.isfinite(matrix).all(axis=1)
     if not complete.any():
         raise NotEstimableError(
@@ -216,13 +212,6 @@ def _regression(fitted: _Fitted, rows: pd.DataFrame) -> dict[str, Any]:
             features[labeled], predictions[labeled], labels=labels[labeled]
         )
     return _entry(everything, reconciled, int((~np.isfinite(predictions)).sum()))
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _entry(everything: Estimation, reconciled: Estimation | None, skipped: int) -> dict[str, Any]:

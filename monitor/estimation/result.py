@@ -7,10 +7,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftloop.contract import SCORE_PREFIX
 from driftloop.errors import DriftloopError
 
-SCORE_PREFIX = "score:"
-"""Stored reference datasets name a class's score column ``score:<class>``."""
+__all__ = ["SCORE_PREFIX", "Estimate", "Estimation", "NotEstimableError"]
 
 
 class NotEstimableError(DriftloopError, ValueError):

@@ -33,11 +33,19 @@ def test_fields_keep_their_json_types(mixed: bool) -> None:
     assert n[:3] == [1, 2, 3]
     assert n[3:] == (["three", None] if mixed else [None])
     assert docs.values("absent").isna().all()
-    scores = docs.scores("p", ["a", "b"])
+    scores = docs.score_matrix("p", ["a", "b"])
     assert scores is not None
-    assert scores[:3] == [{"a": 0.2, "b": 0.8}, None, None]
-    by_position = docs.scores("q", ["a", "b"])
+    assert scores[0] == ["a", "b"]
+    assert scores[1][0].tolist() == [0.2, 0.8]
+    assert np.isnan(scores[1][1:3]).all(), "a row without a full set has no scores"
+    by_position = docs.score_matrix("q", ["a", "b"])
     assert by_position is not None
-    assert by_position[:3] == [{"a": 0.1, "b": 0.9}, None, None]
-    assert docs.scores("city", ["a", "b"]) is None
+    assert by_position[1][0].tolist() == [0.1, 0.9]
+    assert np.isnan(by_position[1][1:3]).all()
+    undeclared = docs.score_matrix("p", [])
+    assert undeclared is not None, "an object's keys name the classes when none are declared"
+    assert undeclared[0] == ["a", "b"]
+    assert undeclared[1][0].tolist() == [0.2, 0.8]
+    assert docs.score_matrix("q", []) is None, "a list says nothing of its classes"
+    assert docs.score_matrix("city", ["a", "b"]) is None
     assert {"n", "x", "flag", "city"} <= set(docs.keys())

@@ -58,7 +58,8 @@ def test_values_keep_their_json_types_and_odd_feature_names_work(client: TestCli
     assert rows["input.label"].tolist()[:2] == ["own", "own"]
     assert rows["label"].tolist() == [0, 1, 0]
     assert rows["prediction"].tolist() == [0, 1, 0]
-    assert rows["scores"].tolist() == [{"0": 0.4, "1": 0.6}] * 3
+    assert rows["score:0"].tolist() == [0.4] * 3
+    assert rows["score:1"].tolist() == [0.6] * 3
 
 
 def test_a_model_without_declared_features_gets_its_inputs_as_columns(client: TestClient) -> None:

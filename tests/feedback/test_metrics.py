@@ -42,10 +42,7 @@ def test_classification_metrics_equal_scikit_learns(classes: list[Any]) -> None:
     ours, per_class = classification_metrics(
         y_true, y_pred, confidence=0.95, resamples=200, rng=rng
     )
-    scores = [
-        {str(c): float(p) for c, p in zip(classes, row, strict=True)} for row in probabilities
-    ]
-    extra = score_metrics(y_true, scores, classes, 0.95)
+    extra = score_metrics(y_true, probabilities, classes, 0.95)
     y_true, y_pred = np.array(y_true.tolist()), np.array(y_pred.tolist())  # typed for sklearn
     assert ours["accuracy"]["value"] == pytest.approx(sk.accuracy_score(y_true, y_pred))
     for name in ("precision", "recall", "f1"):

@@ -114,16 +114,22 @@ def test_canary_answers_everything_records_every_row_once_with_the_right_variant
             response = client.post(f"{sidecar.url}/predict", json={"inputs": body})
             return response.status_code, response.headers["x-driftloop-variant"], len(body)
 
+        before = httpx.get(f"{sidecar.admin}/healthz").json()
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(call, requests))
+        after = httpx.get(f"{sidecar.admin}/healthz").json()
         assert {status for status, _, _ in answers} == {200}
         expected: Counter[str] = Counter()
         for _, variant, n in answers:
             expected[variant] += n
         counts = wait_for_records(monitor.url, model, sum(expected.values()))
+    # The split below is only meaningful under the policy of the flags, unchanged throughout
+    # (a policy from the monitor would replace it: none exists for this model).
+    policy = [(s["mode"], s["weight"], s["revision"]) for s in (before, after)]
+    assert policy[0] == policy[1] == ("canary", 0.3, policy[0][2]), policy
     challenger_requests = sum(v == "challenger" for _, v, _ in answers)
     sigma = (160 * 0.3 * 0.7) ** 0.5
-    assert abs(challenger_requests - 48) < 4.5 * sigma
+    assert abs(challenger_requests - 48) < 4.5 * sigma, (challenger_requests, expected)
     assert counts == {
         "record_count": sum(expected.values()),
         "records_by_version": {

@@ -248,10 +248,9 @@ def test_window_rows_returns_unlabeled_records_newest_first_within_the_limit(
     assert every["label"].notna().sum() == 5
     assert sorted(newest["request_id"]) == sorted(ids[-8:])
     assert newest["label"].isna().all()
-    assert {"scores", "prediction", "x"} <= set(every.columns)
-    assert every.set_index("request_id").loc[ids[0], "scores"] == pytest.approx(
-        {"a": frame.p_a[0], "b": frame.p_b[0]}
-    )
+    assert {"score:a", "score:b", "prediction", "x"} <= set(every.columns)
+    first = every.set_index("request_id").loc[ids[0]]
+    assert [first["score:a"], first["score:b"]] == pytest.approx([frame.p_a[0], frame.p_b[0]])
 
 
 def test_estimation_can_be_turned_off(settings: Settings) -> None:
