@@ -127,6 +127,16 @@ def shadow_pairs(url: str, n: int = 120) -> None:
     httpx.post(f"{url}/v1/feedback", json=labels, timeout=30).raise_for_status()
 
 
+ACCURACY = r"<tr><td>accuracy</td><td>0\.\d+ \[0\.\d+, [01]\.?\d*\]</td>"
+"""The estimated accuracy's row: the value and its interval."""
+
+
+def estimated_part(html: str) -> str:
+    """The "Estimated vs realized performance" section of a model page ("" when absent)."""
+    parts = html.split("Estimated vs realized performance</h3>", 1)
+    return parts[1].split("<h3>", 1)[0] if len(parts) == 2 else ""
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from tests.dashboards.stack import running_stack
@@ -144,11 +154,13 @@ def test_the_model_page_draws_every_chart_with_data_and_updates_in_place(stack: 
     page = f"{url}/models/{MODEL}"
     shadow_pairs(url)
     # The periodic jobs (every second here) evaluate drift and the rollout: wait for both.
+    # The estimate (from the records' class scores, recomputed every 2 s) too.
     deadline = time.monotonic() + 120
     points: dict[str, int] = {}
     while time.monotonic() < deadline:
-        points = chart_points(httpx.get(page, timeout=30).text)
-        if all(points.get(c, 0) > 0 for c in CHARTS):
+        html = httpx.get(page, timeout=30).text
+        points = chart_points(html)
+        if all(points.get(c, 0) > 0 for c in CHARTS) and re.search(ACCURACY, estimated_part(html)):
             break
         time.sleep(1)
     assert all(points.get(c, 0) > 0 for c in CHARTS), points
@@ -161,13 +173,13 @@ def test_the_model_page_draws_every_chart_with_data_and_updates_in_place(stack: 
     assert not [h for h in headings if "_" in h], "readable headers, not snake_case"
     assert "<details>" in dom, "evidence is folded"
     # The stack's records carry class scores: estimated accuracy with its interval, per group.
-    estimated = dom.split("Estimated vs realized performance</h3>", 1)[1].split("<h3>", 1)[0]
-    # Once (a whole suite in one process) this section said "no records in the last 1h" with
-    # the stack's traffic flowing: what the API said at that moment goes in the message.
+    estimated = estimated_part(dom)
+    # Once (a whole suite in one process, before the wait above included it) this section said
+    # "no records in the last 1h" with the stack's traffic flowing: what the API says goes in
+    # the message.
     section = httpx.get(f"{url}/v1/models/{MODEL}", timeout=30).json()["performance"]
     summary = {k: v for k, v in section["estimated"].items() if k != "groups"}
-    accuracy = r"<tr><td>accuracy</td><td>0\.\d+ \[0\.\d+, [01]\.?\d*\]</td>"
-    assert re.search(accuracy, estimated), (estimated[:300], summary)
+    assert re.search(ACCURACY, estimated), (estimated[:300], summary)
     fragment = httpx.get(page, params={"fragment": "1"}, timeout=30).text
     assert 'id="data"' in fragment, "the refresh button fetches the data part"
     screenshot(page, "status-model.png")
