@@ -114,12 +114,24 @@ def copy_payload(model_id: int, records: Sequence[Record], received_at: datetime
     return b"".join(lines)
 
 
+LEADER_KEEPALIVES = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
+"""Server-side TCP keepalives of the leader's session (seconds; settable per session). A leader
+that vanishes without closing its connection (power lost, a network partition) then loses its
+session, and the lock, about 25 s after it last spoke, instead of after the operating system's
+default of two hours. Ignored on a Unix socket, where no peer can vanish that way."""
+
+
 class AdvisoryLock:
     """A session-level advisory lock held on a dedicated connection.
 
     The server releases it when that connection ends, so a leader killed outright hands over
-    as soon as its connection is gone. Each :meth:`acquire` while held checks the connection
-    still answers; a lost connection means a lost lock.
+    as soon as its connection is gone; one that vanishes silently, once the session's
+    keepalives (:data:`LEADER_KEEPALIVES`) give up. Each :meth:`acquire` while held checks the
+    connection still answers; a lost connection means a lost lock.
     """
 
     def __init__(self, engine: Engine, key: int) -> None:
@@ -133,6 +145,11 @@ class AdvisoryLock:
         try:
             if self._connection is None or self._connection.closed:
                 self._connection = self.engine.connect()
+                for name, value in LEADER_KEEPALIVES.items():
+                    self._connection.execute(
+                        text("SELECT set_config(:name, :value, false)"),
+                        {"name": name, "value": value},
+                    )
                 got = self._connection.execute(
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
                 ).scalar()

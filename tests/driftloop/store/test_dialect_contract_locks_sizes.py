@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select, text
 
 from driftloop.store import LabelRow, Model, make_engine, make_sessionmaker
 from driftloop.store.dialect import Dialect, dialect_of
+from driftloop.store.dialect.postgresql import LEADER_KEEPALIVES
 from tests.driftloop.store.support import LABELS, T0, label_rows, records, stored
 
 LEADER_KEY = 0x44524946544C4F4F
@@ -106,6 +107,28 @@ def test_a_leader_whose_connection_dies_loses_the_lock_to_another(
         b.release()
         first.dispose()
         second.dispose()
+
+
+def test_the_leader_session_gives_up_on_a_silent_peer_in_seconds(pg_database_url: str) -> None:
+    """The server's keepalives on the leader's session are the lock's own, not the operating
+    system's two hours: a leader that vanishes without closing its connection (power lost)
+    frees the lock about 25 s later. What is checked here is the session's settings, over TCP
+    as in production; the silent peer itself needs packet loss on loopback, which would cut
+    every other test of a parallel run off too, so it is not simulated."""
+    engine = make_engine(pg_database_url)
+    assert engine.url.host == "127.0.0.1", "keepalives apply to TCP sessions only"
+    lock = dialect_of(engine).leader_lock(engine, LEADER_KEY)
+    try:
+        assert lock.acquire()
+        held = lock._connection  # type: ignore[attr-defined]  # the lock's own session
+        assert held is not None
+        shown = {name: held.execute(text(f"SHOW {name}")).scalar() for name in LEADER_KEEPALIVES}
+        assert shown == LEADER_KEEPALIVES
+        idle, interval, count = (int(v) for v in LEADER_KEEPALIVES.values())
+        assert idle + interval * count <= 60, "a silent leader is replaced within a minute"
+    finally:
+        lock.release()
+        engine.dispose()
 
 
 # Sizes and partitions ----------------------------------------------------------------------------
