@@ -139,6 +139,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on :func:`database_url` (disposed after the test)."""
+    made = make_engine(database_url)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Embedded defaults on the test database, periodic jobs off (tests call run_once), and
     dataset snapshots in the test's folder rather than the working directory."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, insert, select
 
 from driftloop.monitor.retention import StoreCollector
-from driftloop.store import LabelRow, RecordRow, make_engine
+from driftloop.store import LabelRow, RecordRow
 from driftloop.store.archive import Archive, archive_day, read_partition
 from driftloop.store.archive_format import MANIFEST, ArchiveIntegrityError, row_digest
 from driftloop.store.retention import prune
@@ -39,13 +38,6 @@ from tests.driftloop.archive_support import (
     policy,
     table_rows,
 )
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def test_what_the_prune_drops_reads_back_row_for_row_from_the_hive_layout(

@@ -32,13 +32,6 @@ from tests.driftloop.archive_support import (
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def partitioned(pg_database_url: str) -> Iterator[Engine]:
     """PostgreSQL with a day partition for each of the old days (migration 0011)."""
     from driftloop.store.partitions import ensure_partitions

@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,25 +21,9 @@ from driftloop.settings import EstimationSettings, Settings
 from driftloop.store.registry import get_model
 from tests.feedback.triggers.conftest import Sent
 from tests.feedback.webhooks.conftest import BOTH_DATABASES, Monitor, open_monitor
+from tests.scored import calibrated_classifier
 
 MODEL = "scored"
-
-
-def classifier_data(n: int, seed: int, spread: float = 1.0) -> pd.DataFrame:
-    """A calibrated binary classifier, P(b | x) = sigmoid(2x); a small ``spread`` keeps rows near
-    the boundary, where the model is barely better than a coin."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(scale=spread, size=n)
-    p = 1 / (1 + np.exp(-2 * x))
-    return pd.DataFrame(
-        {
-            "x": x,
-            "p_a": 1 - p,
-            "p_b": p,
-            "prediction": np.where(p > 0.5, "b", "a"),
-            "label": np.where(rng.random(n) < p, "b", "a"),
-        }
-    )
 
 
 def open_scored(settings: Settings, clock: FrozenClock, sent: Sent) -> Iterator[Monitor]:
@@ -68,7 +51,7 @@ def open_scored(settings: Settings, clock: FrozenClock, sent: Sent) -> Iterator[
 
 
 ESTIMATION: dict[str, Any] = {"ttl_seconds": 0}
-REFERENCE = classifier_data(600, 0)
+REFERENCE = calibrated_classifier(600, 0)
 REFERENCE_ACCURACY = float((REFERENCE["prediction"] == REFERENCE["label"]).mean())
 
 
@@ -125,7 +108,7 @@ def test_an_estimated_drop_past_the_threshold_fires_once_with_its_evidence(
     monitor: Monitor, sent: Sent
 ) -> None:
     set_policy(monitor, estimated_degradation={"threshold": 0.1}, cooldown_seconds=60)
-    send(monitor, classifier_data(300, 1, spread=0.1))  # near the boundary: about a coin toss
+    send(monitor, calibrated_classifier(300, 1, spread=0.1))  # near the boundary: about a coin toss
     (fired,) = evaluate(monitor)
     assert fired["reason"] == "estimated_degradation"
     evidence = fired["evidence"]
@@ -157,26 +140,26 @@ def test_an_estimated_drop_past_the_threshold_fires_once_with_its_evidence(
     assert group["metrics"]["accuracy"]["upper"] == pytest.approx(high)
     # One incident, one trigger: still holding after the cooldown, it does not fire again.
     monitor.clock.advance(120)
-    send(monitor, classifier_data(300, 2, spread=0.1))
+    send(monitor, calibrated_classifier(300, 2, spread=0.1))
     assert evaluate(monitor) == []
 
 
 def test_an_estimate_like_the_reference_does_not_fire(monitor: Monitor) -> None:
     set_policy(monitor, estimated_degradation={"threshold": 0.1})
-    send(monitor, classifier_data(300, 3))  # the reference's own distribution
+    send(monitor, calibrated_classifier(300, 3))  # the reference's own distribution
     assert evaluate(monitor) == []
 
 
 def test_a_threshold_the_interval_does_not_clear_does_not_fire(monitor: Monitor) -> None:
     # The estimate is far below the reference, but not by a whole 0.5 with its interval.
     set_policy(monitor, estimated_degradation={"threshold": 0.5})
-    send(monitor, classifier_data(300, 1, spread=0.1))
+    send(monitor, calibrated_classifier(300, 1, spread=0.1))
     assert evaluate(monitor) == []
 
 
 def test_the_condition_is_off_unless_configured(monitor: Monitor) -> None:
     set_policy(monitor, degradation={"below": 0.9}, new_labels=10_000)
-    send(monitor, classifier_data(300, 1, spread=0.1))
+    send(monitor, calibrated_classifier(300, 1, spread=0.1))
     assert evaluate(monitor) == []
 
 
@@ -187,7 +170,7 @@ def test_without_the_estimation_it_never_holds(
     try:
         for monitor in open_scored(webhook_settings, frozen_clock, sent):
             set_policy(monitor, estimated_degradation={"threshold": 0.1})
-            send(monitor, classifier_data(300, 1, spread=0.1))
+            send(monitor, calibrated_classifier(300, 1, spread=0.1))
             assert evaluate(monitor) == []
     finally:
         del ESTIMATION["enabled"]

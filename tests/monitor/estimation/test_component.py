@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from driftloop.server import create_app
 from driftloop.settings import EstimationSettings, Settings
+from tests.scored import calibrated_classifier
 
 ROWS = 160
 
@@ -43,22 +44,6 @@ def register(client: TestClient, name: str, prediction: dict[str, Any]) -> None:
     assert response.status_code in (200, 201), response.text
 
 
-def classifier_data(n: int, seed: int) -> pd.DataFrame:
-    """A calibrated binary classifier: P(b | x) = sigmoid(2x), predicted b when above 0.5."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    p = 1 / (1 + np.exp(-2 * x))
-    return pd.DataFrame(
-        {
-            "x": x,
-            "p_a": 1 - p,
-            "p_b": p,
-            "predicted": np.where(p > 0.5, "b", "a"),
-            "label": np.where(rng.random(n) < p, "b", "a"),
-        }
-    )
-
-
 def upload(client: TestClient, name: str, frame: pd.DataFrame, **params: str) -> dict[str, Any]:
     response = client.put(
         f"/v1/models/{name}/reference",
@@ -77,7 +62,7 @@ def send(client: TestClient, name: str, frame: pd.DataFrame, *, scores: bool = T
     ids = [uuid.uuid4().hex for _ in range(len(frame))]
     records = []
     for i, (rid, row) in enumerate(zip(ids, frame.itertuples(), strict=True)):
-        outputs: dict[str, Any] = {"prediction": row.predicted}
+        outputs: dict[str, Any] = {"prediction": row.prediction}
         if scores and hasattr(row, "p_a"):
             outputs["probabilities"] = {"a": row.p_a, "b": row.p_b}
         records.append(
@@ -125,12 +110,12 @@ def test_a_classifier_is_estimated_before_labels_and_reconciled_when_some_arrive
     register(
         client, "clf", {"kind": "classification", "classes": ["a", "b"], "field": "prediction"}
     )
-    reference = classifier_data(600, 0)
+    reference = calibrated_classifier(600, 0)
     stored = upload(client, "clf", reference, score_columns="p_a,p_b")
     assert stored["score_columns"] == ["score:a", "score:b"]
     # The scores are not features of the schema.
     assert [f["name"] for f in stored["schema"]["features"]] == ["x"]
-    window = classifier_data(ROWS, 1)
+    window = calibrated_classifier(ROWS, 1)
     ids = send(client, "clf", window)
 
     section = estimated(client, "clf")
@@ -142,7 +127,7 @@ def test_a_classifier_is_estimated_before_labels_and_reconciled_when_some_arrive
     assert {"roc_auc", "f1", "precision:a", "recall:b"} <= set(group["metrics"])
     assert group["reconciliation"] is None
     # The baseline: the reference's own predictions (here the top score) against its labels.
-    baseline = float((reference["predicted"] == reference["label"]).mean())
+    baseline = float((reference["prediction"] == reference["label"]).mean())
     assert group["reference"]["accuracy"] == pytest.approx(baseline)
     # Realized performance keeps its place beside the estimate.
     assert "windows" in client.get("/v1/models/clf").json()["performance"]
@@ -158,7 +143,7 @@ def test_a_classifier_is_estimated_before_labels_and_reconciled_when_some_arrive
     (group,) = estimated(client, "clf")["groups"]
     reconciliation = group["reconciliation"]
     assert reconciliation["rows"] == half
-    realized = float((window["predicted"] == window["label"]).iloc[:half].mean())
+    realized = float((window["prediction"] == window["label"]).iloc[:half].mean())
     assert reconciliation["realized"]["accuracy"] == pytest.approx(realized)
     error = reconciliation["metrics"]["accuracy"]["estimate"] - realized
     assert reconciliation["error"]["accuracy"] == pytest.approx(error)
@@ -170,15 +155,15 @@ def test_a_classifier_is_estimated_before_labels_and_reconciled_when_some_arrive
 
 def test_a_model_without_scores_says_why_and_exports_no_numbers(client: TestClient) -> None:
     register(client, "bare", {"kind": "classification", "classes": ["a", "b"]})
-    upload(client, "bare", classifier_data(300, 2).drop(columns=["p_a", "p_b"]))
-    send(client, "bare", classifier_data(50, 3), scores=False)
+    upload(client, "bare", calibrated_classifier(300, 2).drop(columns=["p_a", "p_b"]))
+    send(client, "bare", calibrated_classifier(50, 3), scores=False)
     section = estimated(client, "bare")
     assert "no class scores" in section["reason"]
     assert "score_columns" in section["reason"]
     assert section["groups"] == []
 
     # A reference with scores, but records that log none.
-    upload(client, "bare", classifier_data(300, 2), score_columns="p_a,p_b")
+    upload(client, "bare", calibrated_classifier(300, 2), score_columns="p_a,p_b")
     section = estimated(client, "bare")
     (group,) = section["groups"]
     assert "outputs.probabilities" in group["reason"]
@@ -193,7 +178,7 @@ def test_score_columns_must_match_the_classes(client: TestClient) -> None:
     response = client.put(
         "/v1/models/three/reference",
         params={"score_columns": "p_a,p_b"},
-        content=classifier_data(200, 4).to_csv(index=False).encode(),
+        content=calibrated_classifier(200, 4).to_csv(index=False).encode(),
         headers={"content-type": "text/csv"},
     )
     assert response.status_code == 422
@@ -208,10 +193,10 @@ def test_a_regressor_gets_mae_and_rmse_estimates(client: TestClient) -> None:
         x = rng.uniform(-2, 2, n)
         predicted = 3 * x
         return pd.DataFrame(
-            {"x": x, "predicted": predicted, "label": predicted + rng.normal(0, 1 + abs(x), n)}
+            {"x": x, "prediction": predicted, "label": predicted + rng.normal(0, 1 + abs(x), n)}
         )
 
-    upload(client, "reg", data(400), prediction_column="predicted")
+    upload(client, "reg", data(400), prediction_column="prediction")
     window = data(ROWS)
     send(client, "reg", window)
     (group,) = estimated(client, "reg")["groups"]
@@ -234,7 +219,7 @@ def test_window_rows_returns_unlabeled_records_newest_first_within_the_limit(
     from driftloop.store.registry import get_model
 
     register(client, "rows", {"kind": "classification", "classes": ["a", "b"]})
-    frame = classifier_data(20, 6)
+    frame = calibrated_classifier(20, 6)
     ids = send(client, "rows", frame)
     label(client, ids[:5], ["a"] * 5)
     state = client.app.state.driftloop  # type: ignore[attr-defined]

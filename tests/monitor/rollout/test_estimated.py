@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +18,7 @@ from driftloop.monitor.rollout.evidence import estimated_difference
 from driftloop.settings import EstimationSettings, JobSettings, RolloutSettings, Settings
 from driftloop.store import Rollout
 from tests.monitor.rollout.traffic import MODEL, start
+from tests.scored import calibrated_classifier
 
 # One canary step at half the traffic, then all of it; labels never come in these tests.
 CONFIG: dict[str, Any] = {
@@ -48,23 +47,6 @@ def client(sqlite_database_url: str, frozen_clock: FrozenClock) -> Iterator[Test
     app.state.driftloop.engine.dispose()
 
 
-def scored(n: int, seed: int, spread: float) -> pd.DataFrame:
-    """A calibrated binary classifier, P(b | x) = sigmoid(2x): rows spread widely are easy (an
-    accuracy near 0.8), rows near the boundary (small ``spread``) a coin toss."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(scale=spread, size=n)
-    p = 1 / (1 + np.exp(-2 * x))
-    return pd.DataFrame(
-        {
-            "x": x,
-            "p_a": 1 - p,
-            "p_b": p,
-            "prediction": np.where(p > 0.5, "b", "a"),
-            "label": np.where(rng.random(n) < p, "b", "a"),
-        }
-    )
-
-
 def register(client: TestClient) -> None:
     """A scored classifier with a champion and a reference (scores and labels)."""
     body = {
@@ -80,7 +62,7 @@ def register(client: TestClient) -> None:
     response = client.put(
         f"/v1/models/{MODEL}/reference",
         params={"score_columns": "p_a,p_b"},
-        content=scored(600, 0, 1.0).to_csv(index=False).encode(),
+        content=calibrated_classifier(600, 0, 1.0).to_csv(index=False).encode(),
         headers={"content-type": "text/csv"},
     )
     assert response.status_code == 200, response.text
@@ -95,7 +77,7 @@ def send(client: TestClient, clock: FrozenClock, champion: float, challenger: fl
         ("v1", "champion", champion, 1),
         ("v2", "challenger", challenger, 2),
     ):
-        for row in scored(200, seed, spread).itertuples():
+        for row in calibrated_classifier(200, seed, spread).itertuples():
             records.append(
                 {
                     "request_id": uuid.uuid4().hex,
