@@ -29,10 +29,6 @@ from pydantic import (
 SCHEMA_VERSION: Final = 1
 """Version of the record contract this code writes and accepts."""
 
-SCORE_PREFIX: Final = "score:"
-"""Frames and stored references name the column of a class's score ``score:<class>`` (the
-label join's rows, reference datasets uploaded with ``score_columns``)."""
-
 ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 """A model name: letters, digits, ``_ . -``; safe in URLs, file names and Prometheus labels."""
 

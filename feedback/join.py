@@ -18,7 +18,7 @@ connection would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,9 +43,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from driftloop.clock import utc
-from driftloop.contract import SCORE_PREFIX, FeatureKind, ModelSchema
+from driftloop.contract import FeatureKind, ModelSchema
 from driftloop.feedback.documents import Documents, parse
 from driftloop.feedback.sql import Extractor, decode
+from driftloop.scores import is_score_column, score_column
 from driftloop.store import LabelRow, Model, RecordRow
 from driftloop.store.dialect import Dialect, dialect_of
 from driftloop.store.feedback import PENDING_MODEL
@@ -72,27 +73,8 @@ BASE_COLUMNS = [
 def feature_column(name: str) -> str:
     """The frame column of input feature ``name`` (prefixed when it clashes with a base column
     or a score column)."""
-    clashes = name in BASE_COLUMNS or name == "_updated" or name.startswith(SCORE_PREFIX)
+    clashes = name in BASE_COLUMNS or name == "_updated" or is_score_column(name)
     return f"input.{name}" if clashes else name
-
-
-def score_column(cls: object) -> str:
-    """The frame column of class ``cls``'s score."""
-    return f"{SCORE_PREFIX}{cls}"
-
-
-def score_matrix(frame: pd.DataFrame, classes: Sequence[object]) -> np.ndarray[Any, Any] | None:
-    """The scores of ``classes`` as a float matrix in that order (NaN where a row has no full
-    set, a whole column of NaN for a class the rows never scored); None when the frame has no
-    score columns at all."""
-    if not any(str(c).startswith(SCORE_PREFIX) for c in frame.columns):
-        return None
-    matrix = np.full((len(frame), len(classes)), np.nan)
-    for i, cls in enumerate(classes):
-        name = score_column(cls)
-        if name in frame.columns:
-            matrix[:, i] = frame[name].to_numpy(np.float64)
-    return matrix
 
 
 class _Query:
@@ -327,9 +309,9 @@ def labeled_rows(
 
     Columns: :data:`BASE_COLUMNS`, then one per input feature of the schema (a feature named like
     a base column is prefixed ``input.``), then ``score:<class>`` per class (floats, NaN in a row
-    without a full set; :func:`score_matrix` reads them) when the model logs scores. Rows come
-    in no set order (sorting a million rows costs more than the join; sort when it matters, as
-    snapshots do).
+    without a full set; :func:`driftloop.scores.score_matrix` reads them) when the model logs
+    scores. Rows come in no set order (sorting a million rows costs more than the join; sort
+    when it matters, as snapshots do).
     ``progress(done, total)`` is called as rows are fetched (it costs one counting query more).
     """
     schema = ModelSchema.model_validate(model.schema)

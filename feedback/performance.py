@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from driftloop.contract import FeatureKind, ModelSchema, PredictionKind
 from driftloop.feedback.classification import classification_metrics, score_metrics
 from driftloop.feedback.intervals import Metric, difference_interval, normal_mean, wilson
-from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts, score_matrix
+from driftloop.feedback.join import feature_column, labeled_rows, prediction_counts
 from driftloop.feedback.labels import Conformer
 from driftloop.feedback.regression import regression_metrics
+from driftloop.scores import score_matrix
 from driftloop.settings import FeedbackSettings
 from driftloop.store import Model
 

@@ -24,9 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import driftloop
-from driftloop.contract import SCORE_PREFIX, ModelSchema, PredictionKind
+from driftloop.contract import ModelSchema, PredictionKind
 from driftloop.errors import DatasetError
 from driftloop.feedback.join import BASE_COLUMNS, feature_column, labeled_rows, prediction_counts
+from driftloop.scores import is_score_column
 from driftloop.store import Model, SnapshotRow
 from driftloop.urls import redact_url
 
@@ -166,9 +167,7 @@ def create_snapshot(
         elif len(archived.frame):
             joined = pd.concat([joined, archived.frame], ignore_index=True)
     if not features:
-        features = [
-            c for c in joined.columns[len(BASE_COLUMNS) :] if not str(c).startswith(SCORE_PREFIX)
-        ]
+        features = [c for c in joined.columns[len(BASE_COLUMNS) :] if not is_score_column(c)]
     parts = [_production(joined, features, variant)]
     reference_info = None
     if include_reference:

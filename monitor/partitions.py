@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -23,17 +24,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from driftloop.store.dialect import dialect_of
-from driftloop.store.partitions import (
-    PARTITIONED,
-    default_partition_rows,
-    ensure_all,
-    list_partitions,
-)
+from driftloop.store.partitions import PARTITIONED, default_partition_rows, list_partitions
 
 if TYPE_CHECKING:
     from driftloop.web.state import MonitorState
 
-__all__ = ["JOB_NAME", "METRICS", "PartitionCollector", "PartitionJob", "install"]
+__all__ = ["JOB_NAME", "METRICS", "PartitionCollector", "PartitionJob", "ensure_ahead", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +52,19 @@ class PartitionJob:
     def run(self, state: MonitorState) -> dict[str, list[str]]:
         """Create the missing partitions; return their names per table."""
         ahead = state.settings.retention.partitions_ahead_days
-        with state.engine.begin() as connection:
-            created = ensure_all(connection, state.clock.now().date(), ahead)
-        made = [name for names in created.values() for name in names]
-        if made:
-            log.info("created %s partitions: %s", len(made), ", ".join(made))
-        return created
+        return ensure_ahead(state.engine, state.clock.now().date(), ahead)
+
+
+def ensure_ahead(engine: Engine, today: date, ahead: int) -> dict[str, list[str]]:
+    """Create the day partitions of ``today .. today + ahead`` that are missing (the job, and
+    ``driftloop monitor`` at start so that a fresh day ingests at once); their names per table.
+    Nothing on a database without partitions."""
+    with engine.begin() as connection:
+        created = dialect_of(engine).ensure_partitions(connection, today, ahead)
+    made = [name for names in created.values() for name in names]
+    if made:
+        log.info("created %s partitions: %s", len(made), ", ".join(made))
+    return created
 
 
 class PartitionCollector(Collector):

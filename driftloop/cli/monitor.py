@@ -69,10 +69,10 @@ def monitor(
         from sqlalchemy.exc import SQLAlchemyError
 
         from driftloop.clock import SystemClock
+        from driftloop.monitor.partitions import ensure_ahead
 
         try:
-            with engine.begin() as connection:
-                dialect.ensure_partitions(connection, SystemClock().now().date(), ahead)
+            ensure_ahead(engine, SystemClock().now().date(), ahead)
         except SQLAlchemyError as exc:
             # Start anyway: /readyz answers 503 until the database is back, and the leader's
             # partitions job creates them then (rows meanwhile land in the default partition).

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from driftloop.contract import ModelRegistration, ModelSchema
 from driftloop.errors import DatasetError
 from driftloop.monitor.inference import infer_from_frame
+from driftloop.scores import is_score_column
 from driftloop.settings import Scope
 from driftloop.store import Model, reference
 from driftloop.store.registry import get_model, record_counts, register, versions_of
@@ -267,7 +268,7 @@ async def _store_reference(
                 "version": version,
                 "rows": row.rows,
                 "sha256": row.sha256,
-                "score_columns": [c for c in data.columns if str(c).startswith("score:")],
+                "score_columns": [c for c in data.columns if is_score_column(c)],
                 "schema": model.schema,
             }
 

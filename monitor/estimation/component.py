@@ -43,6 +43,7 @@ from driftloop.contract import ModelSchema, PredictionKind
 from driftloop.monitor.estimation.cbpe import ClassificationEstimator
 from driftloop.monitor.estimation.dle import RegressionEstimator
 from driftloop.monitor.estimation.result import SCORE_PREFIX, Estimation, NotEstimableError
+from driftloop.scores import score_matrix
 from driftloop.store import Model, ReferenceDataset
 from driftloop.store.reference import reference_ids
 
@@ -164,13 +165,9 @@ def _labels(rows: pd.DataFrame) -> pd.Series:
 
 def _classification(fitted: _Fitted, rows: pd.DataFrame, scores_field: str) -> dict[str, Any]:
     assert isinstance(fitted.estimator, ClassificationEstimator)
-    present = [c for c in rows.columns if str(c).startswith(SCORE_PREFIX)]
-    if not present:
+    matrix = score_matrix(rows, fitted.classes)
+    if matrix is None:
         raise NotEstimableError(f"the records carry no class scores under outputs.{scores_field}")
-    matrix = np.full((len(rows), len(fitted.classes)), np.nan)
-    for i, cls in enumerate(fitted.classes):
-        if f"{SCORE_PREFIX}{cls}" in rows.columns:
-            matrix[:, i] = rows[f"{SCORE_PREFIX}{cls}"].to_numpy(np.float64)
     complete = np.isfinite(matrix).all(axis=1)
     if not complete.any():
         raise NotEstimableError(

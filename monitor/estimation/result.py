@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftloop.contract import SCORE_PREFIX
 from driftloop.errors import DriftloopError
+from driftloop.scores import SCORE_PREFIX
 
 __all__ = ["SCORE_PREFIX", "Estimate", "Estimation", "NotEstimableError"]
 
