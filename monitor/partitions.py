@@ -12,8 +12,6 @@ never lost, but a sign of a clock far off or of partitions not created, so it is
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from driftloop.expiring import Expiring
 from driftloop.store.dialect import dialect_of
 from driftloop.store.partitions import PARTITIONED, default_partition_rows, list_partitions
 
@@ -72,19 +71,14 @@ class PartitionCollector(Collector):
 
     def __init__(self, engine: Engine, ttl_seconds: float = 60.0) -> None:
         self._engine = engine
-        self._ttl = ttl_seconds
-        self._lock = threading.Lock()
-        self._cached: tuple[float, dict[str, int], dict[str, int]] | None = None
+        self._state = Expiring(self._read, ttl_seconds)
 
     def describe(self) -> Iterator[Metric]:
         """The families, without reading the database (used at registration)."""
         for name, help_text in METRICS.items():
             yield GaugeMetricFamily(name, help_text)
 
-    def _load(self) -> tuple[dict[str, int], dict[str, int]]:
-        with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < self._ttl:
-                return self._cached[1], self._cached[2]
+    def _read(self) -> tuple[dict[str, int], dict[str, int]]:
         try:
             with self._engine.connect() as connection:
                 defaults = default_partition_rows(connection)
@@ -95,14 +89,12 @@ class PartitionCollector(Collector):
                 }
         except SQLAlchemyError:
             log.warning("cannot read the partitions for /metrics", exc_info=True)
-            defaults, days = {}, {}
-        with self._lock:
-            self._cached = (time.monotonic(), defaults, days)
+            return {}, {}
         return defaults, days
 
     def collect(self) -> Iterator[Metric]:
         """One sample per partitioned table (none on an unpartitioned database)."""
-        defaults, days = self._load()
+        defaults, days = self._state.get()
         for name, values in (
             ("driftloop_store_default_partition_rows", defaults),
             ("driftloop_store_partitions", days),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from driftloop.expiring import Expiring
 from driftloop.settings import Settings
 from driftloop.store.archive import ARCHIVED_TABLES, Archive
 from driftloop.store.dialect import dialect_named
@@ -108,9 +108,8 @@ class StoreCollector(Collector):
 
     def __init__(self, engine: Engine, ttl_seconds: float = 60.0) -> None:
         self._engine = engine
-        self._ttl = ttl_seconds
         self._lock = threading.Lock()
-        self._cached: tuple[float, dict[str, int], dict[str, int | None]] | None = None
+        self._sizes = Expiring(self._read_sizes, ttl_seconds)
         self.last_prune: float | None = None
         self.pruned: dict[str, int] = {}
         self.archived: dict[str, int] = {}
@@ -131,7 +130,7 @@ class StoreCollector(Collector):
                     self.archived[table] = self.archived.get(table, 0) + rows
             finished = report.finished_at or report.started_at
             self.last_prune = finished.timestamp()
-            self._cached = None  # the next scrape sees the smaller tables
+        self._sizes.clear()  # the next scrape sees the smaller tables
 
     def describe(self) -> Iterator[Metric]:
         """The families, without reading the database (used at registration)."""
@@ -147,24 +146,19 @@ class StoreCollector(Collector):
         for name in ("driftloop_archive_rows", "driftloop_archive_failures"):
             yield CounterMetricFamily(name, METRICS[name])
 
-    def _load(self) -> tuple[dict[str, int], dict[str, int | None]]:
-        with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < self._ttl:
-                return self._cached[1], self._cached[2]
+    def _read_sizes(self) -> tuple[dict[str, int], dict[str, int | None]]:
         try:
             rows = table_rows(self._engine)
             sizes = table_bytes(self._engine)
             sizes[DATABASE] = database_bytes(self._engine)
         except SQLAlchemyError:
             log.warning("cannot read the store's size for /metrics", exc_info=True)
-            rows, sizes = {}, {}
-        with self._lock:
-            self._cached = (time.monotonic(), rows, sizes)
+            return {}, {}
         return rows, sizes
 
     def collect(self) -> Iterator[Metric]:
         """One sample per growing table."""
-        rows, sizes = self._load()
+        rows, sizes = self._sizes.get()
         row_family = GaugeMetricFamily(
             "driftloop_store_rows", METRICS["driftloop_store_rows"], labels=["table"]
         )

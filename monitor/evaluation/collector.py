@@ -9,8 +9,6 @@ retired and idle versions leave the exposition; every exported result carries it
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -22,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from driftloop.clock import Clock, SystemClock
+from driftloop.expiring import Expiring
 from driftloop.store import DriftResult, Model
 
 __all__ = ["METRICS", "DriftCollector", "latest_results"]
@@ -111,29 +110,22 @@ class DriftCollector(Collector):
         stale_after_seconds: float | None = None,
     ) -> None:
         self._sessions = sessions
-        self._ttl = ttl_seconds
         self._clock = clock or SystemClock()
         self._stale_after = stale_after_seconds
-        self._lock = threading.Lock()
-        self._cached: tuple[float, list[tuple[str, dict[str, Any]]]] | None = None
+        self._results = Expiring(self._read, ttl_seconds)
 
     def describe(self) -> Iterator[Metric]:
         """The families, without reading the database (used at registration)."""
         for name, (doc, labels) in METRICS.items():
             yield GaugeMetricFamily(name, doc, labels=labels)
 
-    def _load(self) -> list[tuple[str, dict[str, Any]]]:
-        with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < self._ttl:
-                return self._cached[1]
-            try:
-                with self._sessions() as session:
-                    rows = [(name, row.result) for name, row in latest_results(session)]
-            except SQLAlchemyError:
-                log.warning("cannot read drift results for /metrics", exc_info=True)
-                rows = []
-            self._cached = (time.monotonic(), rows)
-            return rows
+    def _read(self) -> list[tuple[str, dict[str, Any]]]:
+        try:
+            with self._sessions() as session:
+                return [(name, row.result) for name, row in latest_results(session)]
+        except SQLAlchemyError:
+            log.warning("cannot read drift results for /metrics", exc_info=True)
+            return []
 
     def collect(self) -> Iterator[Metric]:
         """One sample per model, version, variant (and feature) of the newest results."""
@@ -147,7 +139,7 @@ class DriftCollector(Collector):
                 families[metric].add_metric(labels, float(value))
 
         now = self._clock.now()
-        for model, result in self._load():
+        for model, result in self._results.get():
             age = (now - datetime.fromisoformat(result["computed_at"])).total_seconds()
             if self._stale_after is not None and age > self._stale_after:
                 continue  # a retired or idle version: its series leave the exposition
