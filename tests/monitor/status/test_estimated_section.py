@@ -12,13 +12,8 @@ from fastapi.testclient import TestClient
 
 from driftloop.server import create_app
 from driftloop.settings import EstimationSettings, Settings
-from tests.monitor.estimation.test_component import (
-    classifier_data,
-    label,
-    register,
-    send,
-    upload,
-)
+from tests.monitor.estimation.test_component import label, register, send, upload
+from tests.scored import calibrated_classifier
 
 TITLE = "Estimated vs realized performance"
 
@@ -57,8 +52,8 @@ def test_estimates_stand_beside_the_realized_values_once_labels_arrive(
     client: TestClient,
 ) -> None:
     register(client, "clf", {"kind": "classification", "classes": ["a", "b"]})
-    upload(client, "clf", classifier_data(600, 0), score_columns="p_a,p_b")
-    window = classifier_data(160, 1)
+    upload(client, "clf", calibrated_classifier(600, 0), score_columns="p_a,p_b")
+    window = calibrated_classifier(160, 1)
     ids = send(client, "clf", window)
 
     html = section_html(client, "clf")
@@ -82,7 +77,7 @@ def test_estimates_stand_beside_the_realized_values_once_labels_arrive(
     html = section_html(client, "clf")
     assert "80 of the rows have labels" in html
     _, _, on_labeled, realized, error, covered = cells(html, "accuracy")
-    truth = float((window["predicted"] == window["label"]).iloc[:80].mean())
+    truth = float((window["prediction"] == window["label"]).iloc[:80].mean())
     assert number(realized) == pytest.approx(truth, abs=1e-3)
     assert number(error) == pytest.approx(number(on_labeled) - truth, abs=2e-3)
     assert covered in ("yes", "no")
@@ -90,8 +85,8 @@ def test_estimates_stand_beside_the_realized_values_once_labels_arrive(
 
 def test_a_model_that_cannot_be_estimated_says_why(client: TestClient) -> None:
     register(client, "bare", {"kind": "classification", "classes": ["a", "b"]})
-    upload(client, "bare", classifier_data(300, 2).drop(columns=["p_a", "p_b"]))
-    send(client, "bare", classifier_data(50, 3), scores=False)
+    upload(client, "bare", calibrated_classifier(300, 2).drop(columns=["p_a", "p_b"]))
+    send(client, "bare", calibrated_classifier(50, 3), scores=False)
     html = section_html(client, "bare")
     assert "not estimable" in html
     assert "no class scores" in html
@@ -99,7 +94,7 @@ def test_a_model_that_cannot_be_estimated_says_why(client: TestClient) -> None:
 
     # A reference with too few labels to calibrate.
     register(client, "few", {"kind": "classification", "classes": ["a", "b"]})
-    upload(client, "few", classifier_data(40, 4), score_columns="p_a,p_b")
+    upload(client, "few", calibrated_classifier(40, 4), score_columns="p_a,p_b")
     html = section_html(client, "few")
     assert "not estimable" in html
     assert "too few reference labels" in html
